@@ -1,0 +1,9 @@
+"""The sa_async mypy plugin: enable it with ``plugins = ["mypy_plugin"]`` in your mypy config."""
+
+from mypy_plugin.main import plugin
+
+# Bumped whenever the plugin's behaviour changes: mypy fingerprints only this entry module, and
+# the version is part of the configuration data that invalidates cached results.
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "plugin"]

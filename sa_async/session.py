@@ -1,0 +1,726 @@
+"""AsyncSession, its transactions, its sessionmaker and AsyncAttrs.
+
+The session proxies a sync ``Session``. Members that only forward to the sync session are declared
+as data (the tuples below) and built by ``_install_proxies``; their exact signatures and documentation
+live in ``sa_async-stubs/session.pyi``. What is written out here is the real logic: the greenlet
+bridge calls, bind translation, transactions and the async context managers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import weakref
+from collections.abc import Callable, Coroutine, Mapping
+from types import GenericAlias, MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncResult,
+    AsyncScalarResult,
+)
+from sqlalchemy.ext.asyncio import exc as async_exc
+from sqlalchemy.orm import Session, SessionTransaction, object_session
+from sqlalchemy.orm import close_all_sessions as close_all_sync_sessions
+from typing_extensions import deprecated
+
+from . import _compat
+from ._bridge import run_in_bridge
+from .exc import SessionClassError, SyncBindError
+
+_T = TypeVar("_T")
+AsyncBind = AsyncEngine | AsyncConnection
+SyncBind = Engine | Connection
+
+_EXECUTE_OPTIONS: Mapping[str, Any] = MappingProxyType({"prebuffer_rows": True})
+_STREAM_OPTIONS: Mapping[str, Any] = MappingProxyType({"stream_results": True})
+
+# Sync session -> its AsyncSession, and sync transaction -> its AsyncSessionTransaction. The
+# values are weak: a proxy lives as long as user code holds it, and takes its entry with it.
+_session_proxies: weakref.WeakValueDictionary[Session, AsyncSession] = (
+    weakref.WeakValueDictionary()
+)
+_transaction_proxies: weakref.WeakValueDictionary[SessionTransaction, AsyncSessionTransaction] = (
+    weakref.WeakValueDictionary()
+)
+
+# Forwarded to the sync session as they are.
+_SYNC_METHODS = (
+    "__contains__",
+    "__iter__",
+    "add",
+    "add_all",
+    "expire",
+    "expire_all",
+    "expunge",
+    "expunge_all",
+    "is_modified",
+    "in_transaction",
+    "in_nested_transaction",
+    "get_bind",
+)
+# Run in the greenlet bridge and awaited.
+_ASYNC_METHODS = (
+    "refresh",
+    "delete",
+    "delete_all",
+    "merge",
+    "merge_all",
+    "flush",
+    "get",
+    "get_one",
+    "commit",
+    "rollback",
+    "close",
+    "reset",
+    "invalidate",
+)
+_READ_ONLY_PROPERTIES = ("dirty", "deleted", "new", "is_active", "no_autoflush", "info")
+_SETTABLE_PROPERTIES = ("identity_map", "autoflush", "execution_options")
+_CLASSMETHODS = ("object_session", "identity_key")
+
+
+def sync_bind_of(bind: object, role: str = "bind") -> SyncBind:
+    """Return the sync Engine/Connection behind an async bind, or raise naming the mistake."""
+    if isinstance(bind, AsyncEngine):
+        return bind.sync_engine
+    if isinstance(bind, AsyncConnection):
+        if bind.sync_connection is None:
+            raise async_exc.AsyncContextNotStarted(
+                f"The AsyncConnection given as {role} has not been started; open it with "
+                "'async with engine.connect() as conn:' (or 'await engine.connect()') first."
+            )
+        return bind.sync_connection
+    if isinstance(bind, (Engine, Connection)):
+        raise SyncBindError(
+            f"{role} must be an AsyncEngine or AsyncConnection, got a sync "
+            f"{type(bind).__name__}; create the engine with create_async_engine(...) or wrap "
+            "an existing one with AsyncEngine(engine)."
+        )
+    raise SyncBindError(
+        f"{role} must be an AsyncEngine or AsyncConnection, got {type(bind).__name__}."
+    )
+
+
+async def run_to_completion(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Await ``coro`` to its end even if the calling task is cancelled meanwhile.
+
+    Used for clean-up (closing a session) that must not stop halfway: the work runs in a task of
+    its own behind a shield, and a cancellation of the caller is re-raised once it has finished.
+    """
+    task = asyncio.ensure_future(coro)
+    cancellation: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            if task.done():
+                raise
+            cancellation = error
+        else:
+            break
+    if cancellation is not None:
+        raise cancellation
+    return result
+
+
+def _with_options(
+    execution_options: Mapping[str, Any] | None, forced: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    if not execution_options:
+        return forced
+    return {**execution_options, **forced}
+
+
+class _AwaitableAttrs:
+    """``obj.awaitable_attrs``: each attribute read returns an awaitable that loads it."""
+
+    __slots__ = ("_instance",)
+
+    def __init__(self, instance: object) -> None:
+        self._instance = instance
+
+    def __getattr__(self, name: str) -> Coroutine[Any, Any, Any]:
+        return run_in_bridge(getattr, self._instance, name)
+
+
+class AsyncAttrs:
+    """Mixin for mapped classes: ``await obj.awaitable_attrs.name`` loads ``obj.name``."""
+
+    @property
+    def awaitable_attrs(self) -> _AwaitableAttrs:
+        return _AwaitableAttrs(self)
+
+
+class AsyncSession:
+    """Asyncio proxy of a sync ``Session``; see the stubs for each member's documentation."""
+
+    sync_session_class: type[Session] | Callable[..., Session] = Session
+    sync_session: Session
+
+    # SQLAlchemy's event registry and scoped_session look for these two names on async sessions.
+    _is_asyncio = True
+
+    @classmethod
+    def _no_async_engine_events(cls) -> None:
+        raise NotImplementedError(
+            f"{cls.__name__} has no events of its own; listen on its sync_session, on the sync "
+            "Session class, or on the sessionmaker that builds the sync sessions."
+        )
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __init__(
+        self,
+        bind: AsyncBind | None = None,
+        *,
+        binds: Mapping[Any, AsyncBind] | None = None,
+        sync_session_class: type[Session] | Callable[..., Session] | None = None,
+        **kw: Any,
+    ) -> None:
+        if sync_session_class is not None:
+            self.sync_session_class = sync_session_class
+        session_factory = self.sync_session_class
+        if not callable(session_factory) or (
+            isinstance(session_factory, type) and not issubclass(session_factory, Session)
+        ):
+            raise SessionClassError(
+                f"sync_session_class must be a subclass of sqlalchemy.orm.Session, got "
+                f"{session_factory!r}; pass the sync session class (e.g. a routing Session)."
+            )
+        sync_bind = None if bind is None else sync_bind_of(bind)
+        sync_binds = (
+            {key: sync_bind_of(value, f"binds[{key!r}]") for key, value in binds.items()}
+            if binds
+            else None
+        )
+        self._async_bind = bind
+        self._async_binds: dict[Any, AsyncBind] = dict(binds) if binds else {}
+        self._translation: dict[object, object] | None = None
+        sync_session = session_factory(bind=sync_bind, binds=sync_binds, **kw)
+        if not isinstance(sync_session, Session):
+            raise SessionClassError(
+                f"sync_session_class returned {type(sync_session).__name__}, not a "
+                "sqlalchemy.orm.Session; it must build a Session (or subclass) instance."
+            )
+        self.sync_session = sync_session
+        _session_proxies[sync_session] = self
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {type(self.sync_session).__name__} at {id(self):#x}>"
+
+    # -- binds: the sync session holds sync binds; we translate them back to their async objects
+
+    def _translation_table(self) -> dict[object, object]:
+        table = self._translation
+        if table is None:
+            table = {}
+            for async_bind in (self._async_bind, *self._async_binds.values()):
+                if async_bind is not None:
+                    sync_bind = sync_bind_of(async_bind)
+                    table[async_bind] = sync_bind
+                    table[sync_bind] = async_bind
+            self._translation = table
+        return table
+
+    def _to_async_bind(self, sync_bind: SyncBind | None) -> AsyncBind | None:
+        if sync_bind is None:
+            return None
+        try:
+            found: AsyncBind = self._translation_table()[sync_bind]  # type: ignore[assignment]
+        except KeyError:
+            raise async_exc.AsyncBindNotFound(
+                f"Can't translate bind {sync_bind!r} to its async counterpart: it is not among "
+                f"the binds of this {type(self).__name__}. Set binds on the "
+                f"{type(self).__name__} (bind=, binds=, bind_mapper(), bind_table()) rather "
+                "than on its sync_session."
+            ) from None
+        return found
+
+    @property
+    def bind(self) -> AsyncBind | None:
+        return self._to_async_bind(self.sync_session.bind)
+
+    @bind.setter
+    def bind(self, bind: AsyncBind | None) -> None:
+        self.sync_session.bind = None if bind is None else sync_bind_of(bind)
+        self._async_bind = bind
+        self._translation = None
+
+    @property
+    def binds(self) -> Mapping[Any, AsyncBind | None]:
+        return MappingProxyType(
+            {key: self._to_async_bind(value) for key, value in self.sync_session.binds.items()}
+        )
+
+    def bind_mapper(self, mapper: Any, bind: AsyncBind) -> None:
+        self.sync_session.bind_mapper(mapper, sync_bind_of(bind))
+        self._async_binds[mapper] = bind
+        self._translation = None
+
+    def bind_table(self, table: Any, bind: AsyncBind) -> None:
+        self.sync_session.bind_table(table, sync_bind_of(bind))
+        self._async_binds[table] = bind
+        self._translation = None
+
+    def get_async_bind(
+        self,
+        mapper: Any | None = None,
+        clause: Any | None = None,
+        bind: AsyncBind | None = None,
+        **kw: Any,
+    ) -> AsyncBind:
+        sync_bind = None if bind is None else sync_bind_of(bind)
+        resolved = self.sync_session.get_bind(mapper=mapper, clause=clause, bind=sync_bind, **kw)
+        if bind is not None and resolved is sync_bind:
+            return bind
+        found = self._to_async_bind(resolved)
+        assert found is not None
+        return found
+
+    # -- statements
+
+    async def execute(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+        bind_arguments: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> Result[Any]:
+        result: Result[Any] = await run_in_bridge(
+            self.sync_session.execute,
+            statement,
+            params=params,
+            execution_options=_with_options(execution_options, _EXECUTE_OPTIONS),
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+        server_side = _compat.server_side_cursor_of(result)
+        if server_side is not None:
+            await run_in_bridge(server_side.close)
+            raise async_exc.AsyncMethodRequired(
+                f"{type(self).__name__}.execute() buffers the whole result and cannot use a "
+                f"server-side cursor (stream_results); use {type(self).__name__}.stream() to "
+                "iterate a streamed result."
+            )
+        return result
+
+    async def scalar(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+        bind_arguments: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> Any:
+        return await run_in_bridge(
+            self.sync_session.scalar,
+            statement,
+            params=params,
+            execution_options=_with_options(execution_options, _EXECUTE_OPTIONS),
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+
+    async def scalars(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+        bind_arguments: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> ScalarResult[Any]:
+        result = await self.execute(
+            statement,
+            params,
+            execution_options=execution_options,
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+        return result.scalars()
+
+    async def stream(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+        bind_arguments: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> AsyncResult[Any]:
+        result: Result[Any] = await run_in_bridge(
+            self.sync_session.execute,
+            statement,
+            params=params,
+            execution_options=_with_options(execution_options, _STREAM_OPTIONS),
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+        return AsyncResult(result)
+
+    async def stream_scalars(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+        bind_arguments: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> AsyncScalarResult[Any]:
+        result = await self.stream(
+            statement,
+            params,
+            execution_options=execution_options,
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+        return result.scalars()
+
+    async def run_sync(self, fn: Callable[..., _T], *args: Any, **kw: Any) -> _T:
+        return await run_in_bridge(fn, self.sync_session, *args, **kw)
+
+    async def connection(
+        self,
+        bind_arguments: Mapping[str, Any] | None = None,
+        execution_options: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> AsyncConnection:
+        sync_connection = await run_in_bridge(
+            self.sync_session.connection,
+            bind_arguments=bind_arguments,
+            execution_options=execution_options,
+            **kw,
+        )
+        return _compat.async_connection_for(sync_connection)
+
+    # -- transactions
+
+    def begin(self) -> AsyncSessionTransaction:
+        return AsyncSessionTransaction(self)
+
+    def begin_nested(self) -> AsyncSessionTransaction:
+        return AsyncSessionTransaction(self, nested=True)
+
+    def get_transaction(self) -> AsyncSessionTransaction | None:
+        sync_transaction = self.sync_session.get_transaction()
+        if sync_transaction is None:
+            return None
+        return AsyncSessionTransaction._proxy_for(sync_transaction, self)
+
+    def get_nested_transaction(self) -> AsyncSessionTransaction | None:
+        sync_transaction = self.sync_session.get_nested_transaction()
+        if sync_transaction is None:
+            return None
+        return AsyncSessionTransaction._proxy_for(sync_transaction, self)
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def __aenter__(self: _AS) -> _AS:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await run_to_completion(self.close())
+
+    @classmethod
+    @deprecated(
+        "AsyncSession.close_all() is deprecated; use 'await sa_async.close_all_sessions()'.",
+        category=sa_exc.SADeprecationWarning,
+    )
+    def close_all(cls) -> Coroutine[Any, Any, None]:
+        return close_all_sessions()
+
+    if TYPE_CHECKING:
+        # Generated by _install_proxies; declared here for the methods above that call it.
+        close: Callable[[], Coroutine[Any, Any, None]]
+
+
+def _forward_sync(name: str) -> Callable[..., Any]:
+    def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
+        return getattr(self.sync_session, name)(*args, **kw)
+
+    return forward
+
+
+def _forward_async(name: str) -> Callable[..., Any]:
+    async def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
+        return await run_in_bridge(getattr(self.sync_session, name), *args, **kw)
+
+    return forward
+
+
+def _forward_property(name: str, settable: bool) -> property:
+    def fget(self: AsyncSession) -> Any:
+        return getattr(self.sync_session, name)
+
+    def fset(self: AsyncSession, value: Any) -> None:
+        setattr(self.sync_session, name, value)
+
+    return property(fget, fset if settable else None, doc=f"The sync session's ``{name}``.")
+
+
+def _forward_classmethod(name: str) -> classmethod[Any, Any, Any]:
+    def forward(cls: type[AsyncSession], *args: Any, **kw: Any) -> Any:
+        return getattr(Session, name)(*args, **kw)
+
+    return classmethod(forward)
+
+
+def _install_proxies(cls: type[AsyncSession]) -> None:
+    """Build the pass-through members of ``cls`` from the declared name lists."""
+
+    def finish(function: Callable[..., Any], name: str, doc: str) -> Callable[..., Any]:
+        function.__name__ = name
+        function.__qualname__ = f"{cls.__name__}.{name}"
+        function.__doc__ = doc
+        function.__signature__ = inspect.signature(getattr(Session, name))  # type: ignore[attr-defined]
+        return function
+
+    for name in _SYNC_METHODS:
+        doc = f"Call ``Session.{name}`` on the proxied sync session."
+        setattr(cls, name, finish(_forward_sync(name), name, doc))
+    for name in _ASYNC_METHODS:
+        doc = f"Run ``Session.{name}`` in the greenlet bridge and await its result."
+        setattr(cls, name, finish(_forward_async(name), name, doc))
+    for name in _READ_ONLY_PROPERTIES:
+        setattr(cls, name, _forward_property(name, settable=False))
+    for name in _SETTABLE_PROPERTIES:
+        setattr(cls, name, _forward_property(name, settable=True))
+    for name in _CLASSMETHODS:
+        method = _forward_classmethod(name)
+        doc = f"Call ``Session.{name}``."
+        finish(method.__func__, name, doc)
+        method.__func__.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+            getattr(Session, name)
+        )
+        setattr(cls, name, method)
+
+
+_install_proxies(AsyncSession)
+
+_AS = TypeVar("_AS", bound=AsyncSession)
+
+
+class AsyncSessionTransaction:
+    """A transaction or SAVEPOINT of an AsyncSession: awaitable and an async context manager."""
+
+    __slots__ = ("__weakref__", "nested", "session", "sync_transaction")
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __init__(self, session: AsyncSession, nested: bool = False) -> None:
+        self.session = session
+        self.nested = nested
+        self.sync_transaction: SessionTransaction | None = None
+
+    @classmethod
+    def _proxy_for(
+        cls, sync_transaction: SessionTransaction, session: AsyncSession
+    ) -> AsyncSessionTransaction:
+        existing = _transaction_proxies.get(sync_transaction)
+        if existing is not None:
+            return existing
+        proxy = cls.__new__(cls)
+        proxy.session = session
+        proxy.nested = sync_transaction.nested
+        proxy.sync_transaction = sync_transaction
+        _transaction_proxies[sync_transaction] = proxy
+        return proxy
+
+    def __repr__(self) -> str:
+        kind = "SAVEPOINT" if self.nested else "transaction"
+        state = (
+            "not started"
+            if self.sync_transaction is None
+            else ("active" if self.sync_transaction.is_active else "inactive")
+        )
+        return f"<{type(self).__name__} ({kind}, {state}) at {id(self):#x}>"
+
+    def _started(self) -> SessionTransaction:
+        if self.sync_transaction is None:
+            raise async_exc.AsyncContextNotStarted(
+                f"{type(self).__name__} has not been started; 'await session.begin()' or use "
+                "'async with session.begin():' before using it."
+            )
+        return self.sync_transaction
+
+    async def _start(self, as_context_manager: bool = False) -> AsyncSessionTransaction:
+        if self.sync_transaction is not None:
+            raise async_exc.AsyncContextAlreadyStarted(
+                f"This {type(self).__name__} was already started; call session.begin() "
+                "(or begin_nested()) again for a new transaction."
+            )
+        sync_session = self.session.sync_session
+        begin = sync_session.begin_nested if self.nested else sync_session.begin
+        sync_transaction = await run_in_bridge(begin)
+        self.sync_transaction = sync_transaction
+        _transaction_proxies[sync_transaction] = self
+        if as_context_manager:
+            sync_transaction.__enter__()
+        return self
+
+    def __await__(self) -> Any:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> AsyncSessionTransaction:
+        return await self._start(as_context_manager=True)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await run_in_bridge(self._started().__exit__, exc_type, exc_value, traceback)
+
+    @property
+    def is_active(self) -> bool:
+        return self._started().is_active
+
+    @property
+    def connections(self) -> frozenset[AsyncConnection]:
+        return frozenset(
+            _compat.async_connection_for(connection)
+            for connection in self._started().connections
+        )
+
+    def bound_connection(
+        self, bindkey: Any | None = None, *, bind: AsyncBind | None = None, **kw: Any
+    ) -> AsyncConnection:
+        if bind is not None:
+            kw["bind"] = sync_bind_of(bind)
+        return _compat.async_connection_for(self._started().bound_connection(bindkey, **kw))
+
+    async def commit(self) -> None:
+        await run_in_bridge(self._started().commit)
+
+    async def rollback(self) -> None:
+        await run_in_bridge(self._started().rollback)
+
+
+class _SessionBeginContext:
+    """``async with maker.begin() as session``: commit on success, roll back on error, close."""
+
+    __slots__ = ("session", "transaction")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.transaction: AsyncSessionTransaction | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        transaction = self.session.begin()
+        try:
+            await transaction.__aenter__()
+        except BaseException:
+            await run_to_completion(self.session.close())
+            raise
+        self.transaction = transaction
+        return self.session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        transaction = self.transaction
+        assert transaction is not None
+
+        async def finish() -> None:
+            try:
+                await transaction.__aexit__(exc_type, exc_value, traceback)
+            finally:
+                await self.session.close()
+
+        await run_to_completion(finish())
+
+
+class async_sessionmaker:  # noqa: N801 - SQLAlchemy's public name
+    """A configured factory of AsyncSession objects."""
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __init__(
+        self,
+        bind: AsyncBind | None = None,
+        *,
+        class_: type[AsyncSession] = AsyncSession,
+        autoflush: bool = True,
+        expire_on_commit: bool = True,
+        info: dict[Any, Any] | None = None,
+        **kw: Any,
+    ) -> None:
+        if not (isinstance(class_, type) and issubclass(class_, AsyncSession)):
+            raise SessionClassError(
+                f"class_ must be sa_async.AsyncSession or a subclass of it, got {class_!r}; "
+                "to use a custom sync Session, pass sync_session_class= instead."
+            )
+        if bind is not None:
+            sync_bind_of(bind)
+        kw["bind"] = bind
+        kw["autoflush"] = autoflush
+        kw["expire_on_commit"] = expire_on_commit
+        if info is not None:
+            kw["info"] = info
+        self.kw = kw
+        self.class_ = class_
+
+    def __call__(self, **local_kw: Any) -> AsyncSession:
+        for key, value in self.kw.items():
+            if key == "info" and "info" in local_kw:
+                local_kw["info"] = {**value, **local_kw["info"]}
+            else:
+                local_kw.setdefault(key, value)
+        return self.class_(**local_kw)
+
+    def begin(self) -> _SessionBeginContext:
+        return _SessionBeginContext(self())
+
+    def configure(self, **new_kw: Any) -> None:
+        self.kw.update(new_kw)
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{key}={value!r}" for key, value in self.kw.items())
+        return f"{type(self).__name__}(class_={self.class_.__name__!r}, {settings})"
+
+
+def async_session(session: Session) -> AsyncSession | None:
+    """Return the live AsyncSession proxying ``session``, if any."""
+    return _session_proxies.get(session)
+
+
+def async_object_session(instance: object) -> AsyncSession | None:
+    """Return the AsyncSession that ``instance`` belongs to, if any."""
+    sync_session = object_session(instance)
+    return None if sync_session is None else async_session(sync_session)
+
+
+async def close_all_sessions() -> None:
+    """Close every session in memory, sync and async."""
+    await run_in_bridge(close_all_sync_sessions)
+
+
+_compat.install_async_session_provider(async_session)
+
+__all__ = [
+    "AsyncAttrs",
+    "AsyncSession",
+    "AsyncSessionTransaction",
+    "async_object_session",
+    "async_session",
+    "async_sessionmaker",
+    "close_all_sessions",
+]
