@@ -2,12 +2,20 @@ from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, 
 from types import TracebackType
 from typing import Any, Concatenate, Generic, TypeAlias, overload
 
-from sqlalchemy.engine import Connection, Engine, Result, Row, RowMapping, ScalarResult
+from sqlalchemy.engine import (
+    Connection,
+    CursorResult,
+    Engine,
+    Result,
+    Row,
+    RowMapping,
+    ScalarResult,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult, AsyncScalarResult
 from sqlalchemy.orm import Mapper, Session, SessionTransaction
 from sqlalchemy.orm.identity import IdentityMap
 from sqlalchemy.orm.interfaces import ORMOption
-from sqlalchemy.sql import ClauseElement, TableClause
+from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, Update
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
 from sqlalchemy.util import IdentitySet
@@ -155,6 +163,17 @@ class AsyncSession(Generic[_S]):
         For a server-side cursor use ``stream()``.
         """
 
+    # DML without RETURNING (one parameter set at most): a CursorResult, so .rowcount type-checks.
+    @overload
+    async def execute(
+        self,
+        statement: Insert | Update | Delete,
+        params: Mapping[str, Any] | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
         self,
