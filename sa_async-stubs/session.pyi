@@ -1,4 +1,5 @@
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Concatenate, Generic, TypeAlias, overload
 
@@ -454,7 +455,7 @@ class AsyncSession(Generic[_S]):
     @autoflush.setter
     def autoflush(self, value: bool) -> None: ...
     @property
-    def no_autoflush(self) -> Generator[_S]:
+    def no_autoflush(self) -> AbstractContextManager[_S]:
         """Context manager that turns autoflush off inside its block: ``with session.no_autoflush:``."""
 
     @property

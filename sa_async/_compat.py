@@ -60,4 +60,19 @@ def install_async_session_provider(provider: Callable[[Session], Any | None]) ->
         return found
 
     chained_provider.__wrapped_by_sa_async__ = True  # type: ignore[attr-defined]
-    orm_state._async_provider = chained_provider  # type: ignore[attr-defined]
+    setattr(orm_state, "_async_provider", chained_provider)  # noqa: B010 - private hook
+
+
+def support_orm_sessionmaker_begin(
+    session_class: type[Any], begin_context: Callable[[Any], Any]
+) -> None:
+    """Make ``sqlalchemy.orm.sessionmaker(..., class_=session_class).begin()`` work.
+
+    The sync sessionmaker's ``begin()`` builds a session and asks it, through a private method, for
+    the context manager to return; ``begin_context(session)`` answers for ``session_class``.
+    """
+
+    def maker_context_manager(session: Any) -> Any:
+        return begin_context(session)
+
+    session_class._maker_context_manager = maker_context_manager

@@ -1,15 +1,16 @@
 """AsyncSession, its transactions, its sessionmaker and AsyncAttrs.
 
-The session proxies a sync ``Session``. Members that only forward to the sync session are declared
-as data (the tuples below) and built by ``_install_proxies``; their exact signatures and documentation
-live in ``sa_async-stubs/session.pyi``. What is written out here is the real logic: the greenlet
-bridge calls, bind translation, transactions and the async context managers.
+The session proxies a sync ``Session``. Members that only forward to the sync session are
+declared as data (the tuples below) and built by ``_install_proxies``; their exact signatures and
+documentation live in ``sa_async-stubs/session.pyi``. What is written out here is the real
+logic: the greenlet bridge calls, bind translation, transactions and the async context managers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from types import GenericAlias, MappingProxyType, TracebackType
@@ -26,7 +27,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.ext.asyncio import exc as async_exc
 from sqlalchemy.orm import Session, SessionTransaction, object_session
 from sqlalchemy.orm import close_all_sessions as close_all_sync_sessions
-from typing_extensions import deprecated
+from sqlalchemy.util import immutabledict
+from typing_extensions import Self
 
 from . import _compat
 from ._bridge import run_in_bridge
@@ -41,9 +43,7 @@ _STREAM_OPTIONS: Mapping[str, Any] = MappingProxyType({"stream_results": True})
 
 # Sync session -> its AsyncSession, and sync transaction -> its AsyncSessionTransaction. The
 # values are weak: a proxy lives as long as user code holds it, and takes its entry with it.
-_session_proxies: weakref.WeakValueDictionary[Session, AsyncSession] = (
-    weakref.WeakValueDictionary()
-)
+_session_proxies: weakref.WeakValueDictionary[Session, AsyncSession] = weakref.WeakValueDictionary()
 _transaction_proxies: weakref.WeakValueDictionary[SessionTransaction, AsyncSessionTransaction] = (
     weakref.WeakValueDictionary()
 )
@@ -84,7 +84,7 @@ _SETTABLE_PROPERTIES = ("identity_map", "autoflush", "execution_options")
 _CLASSMETHODS = ("object_session", "identity_key")
 
 
-def sync_bind_of(bind: object, role: str = "bind") -> SyncBind:
+def _sync_bind_of(bind: object, role: str = "bind") -> SyncBind:
     """Return the sync Engine/Connection behind an async bind, or raise naming the mistake."""
     if isinstance(bind, AsyncEngine):
         return bind.sync_engine
@@ -95,18 +95,21 @@ def sync_bind_of(bind: object, role: str = "bind") -> SyncBind:
                 "'async with engine.connect() as conn:' (or 'await engine.connect()') first."
             )
         return bind.sync_connection
+    # Messages open with "AsyncEngine expected, got <type>", as SQLAlchemy's do, for code that
+    # matches on them.
     if isinstance(bind, (Engine, Connection)):
         raise SyncBindError(
-            f"{role} must be an AsyncEngine or AsyncConnection, got a sync "
-            f"{type(bind).__name__}; create the engine with create_async_engine(...) or wrap "
-            "an existing one with AsyncEngine(engine)."
+            f"AsyncEngine expected, got {type(bind).__name__} as {role}: it must be an "
+            "AsyncEngine or AsyncConnection; create the engine with create_async_engine(...) "
+            "or wrap an existing one with AsyncEngine(engine)."
         )
     raise SyncBindError(
-        f"{role} must be an AsyncEngine or AsyncConnection, got {type(bind).__name__}."
+        f"AsyncEngine expected, got {type(bind).__name__} as {role}: it must be an "
+        "AsyncEngine or AsyncConnection."
     )
 
 
-async def run_to_completion(coro: Coroutine[Any, Any, _T]) -> _T:
+async def _run_to_completion(coro: Coroutine[Any, Any, _T]) -> _T:
     """Await ``coro`` to its end even if the calling task is cancelled meanwhile.
 
     Used for clean-up (closing a session) that must not stop halfway: the work runs in a task of
@@ -126,6 +129,10 @@ async def run_to_completion(coro: Coroutine[Any, Any, _T]) -> _T:
     if cancellation is not None:
         raise cancellation
     return result
+
+
+# Runtime subscripting (``AsyncSession[RoutingSession]``) for annotations evaluated at run time.
+_subscriptable: classmethod[Any, [Any], GenericAlias] = classmethod(GenericAlias)
 
 
 def _with_options(
@@ -167,12 +174,15 @@ class AsyncSession:
 
     @classmethod
     def _no_async_engine_events(cls) -> None:
+        # The first sentence is SQLAlchemy's wording, kept for code that matches on it.
         raise NotImplementedError(
-            f"{cls.__name__} has no events of its own; listen on its sync_session, on the sync "
-            "Session class, or on the sessionmaker that builds the sync sessions."
+            "asynchronous events are not implemented at this time.  Apply synchronous "
+            f"listeners to the AsyncSession.sync_session. {cls.__name__} has no events of its "
+            "own; listen on its sync_session, on the sync Session class, or on the sessionmaker "
+            "that builds the sync sessions."
         )
 
-    __class_getitem__ = classmethod(GenericAlias)
+    __class_getitem__ = _subscriptable
 
     def __init__(
         self,
@@ -192,9 +202,9 @@ class AsyncSession:
                 f"sync_session_class must be a subclass of sqlalchemy.orm.Session, got "
                 f"{session_factory!r}; pass the sync session class (e.g. a routing Session)."
             )
-        sync_bind = None if bind is None else sync_bind_of(bind)
+        sync_bind = None if bind is None else _sync_bind_of(bind)
         sync_binds = (
-            {key: sync_bind_of(value, f"binds[{key!r}]") for key, value in binds.items()}
+            {key: _sync_bind_of(value, f"binds[{key!r}]") for key, value in binds.items()}
             if binds
             else None
         )
@@ -221,7 +231,7 @@ class AsyncSession:
             table = {}
             for async_bind in (self._async_bind, *self._async_binds.values()):
                 if async_bind is not None:
-                    sync_bind = sync_bind_of(async_bind)
+                    sync_bind = _sync_bind_of(async_bind)
                     table[async_bind] = sync_bind
                     table[sync_bind] = async_bind
             self._translation = table
@@ -247,23 +257,24 @@ class AsyncSession:
 
     @bind.setter
     def bind(self, bind: AsyncBind | None) -> None:
-        self.sync_session.bind = None if bind is None else sync_bind_of(bind)
+        self.sync_session.bind = None if bind is None else _sync_bind_of(bind)
         self._async_bind = bind
         self._translation = None
 
     @property
     def binds(self) -> Mapping[Any, AsyncBind | None]:
-        return MappingProxyType(
+        # SQLAlchemy's read-only mapping type, as Session.binds returns.
+        return immutabledict(
             {key: self._to_async_bind(value) for key, value in self.sync_session.binds.items()}
         )
 
     def bind_mapper(self, mapper: Any, bind: AsyncBind) -> None:
-        self.sync_session.bind_mapper(mapper, sync_bind_of(bind))
+        self.sync_session.bind_mapper(mapper, _sync_bind_of(bind))
         self._async_binds[mapper] = bind
         self._translation = None
 
     def bind_table(self, table: Any, bind: AsyncBind) -> None:
-        self.sync_session.bind_table(table, sync_bind_of(bind))
+        self.sync_session.bind_table(table, _sync_bind_of(bind))
         self._async_binds[table] = bind
         self._translation = None
 
@@ -274,7 +285,7 @@ class AsyncSession:
         bind: AsyncBind | None = None,
         **kw: Any,
     ) -> AsyncBind:
-        sync_bind = None if bind is None else sync_bind_of(bind)
+        sync_bind = None if bind is None else _sync_bind_of(bind)
         resolved = self.sync_session.get_bind(mapper=mapper, clause=clause, bind=sync_bind, **kw)
         if bind is not None and resolved is sync_bind:
             return bind
@@ -304,10 +315,12 @@ class AsyncSession:
         server_side = _compat.server_side_cursor_of(result)
         if server_side is not None:
             await run_in_bridge(server_side.close)
+            # Worded as SQLAlchemy's message, for code that matches on it.
+            name = type(self).__name__
             raise async_exc.AsyncMethodRequired(
-                f"{type(self).__name__}.execute() buffers the whole result and cannot use a "
-                f"server-side cursor (stream_results); use {type(self).__name__}.stream() to "
-                "iterate a streamed result."
+                f"Can't use the {name}.execute() method with a server-side cursor. Use the "
+                f"{name}.stream() method for an async streaming result set: execute() buffers "
+                "the whole result, so stream_results cannot apply to it."
             )
         return result
 
@@ -424,7 +437,7 @@ class AsyncSession:
     async def aclose(self) -> None:
         await self.close()
 
-    async def __aenter__(self: _AS) -> _AS:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -433,14 +446,18 @@ class AsyncSession:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await run_to_completion(self.close())
+        await _run_to_completion(self.close())
 
     @classmethod
-    @deprecated(
-        "AsyncSession.close_all() is deprecated; use 'await sa_async.close_all_sessions()'.",
-        category=sa_exc.SADeprecationWarning,
-    )
     def close_all(cls) -> Coroutine[Any, Any, None]:
+        # Warned by hand rather than with @deprecated, which passes category= by keyword: code
+        # that intercepts warnings.warn (SQLAlchemy's test helpers do) expects it positional.
+        warnings.warn(
+            "The AsyncSession.close_all() method is deprecated and will be removed in a future "
+            "release. Use 'await sa_async.close_all_sessions()' instead.",
+            sa_exc.SADeprecationWarning,
+            stacklevel=2,
+        )
         return close_all_sessions()
 
     if TYPE_CHECKING:
@@ -501,25 +518,24 @@ def _install_proxies(cls: type[AsyncSession]) -> None:
         setattr(cls, name, _forward_property(name, settable=True))
     for name in _CLASSMETHODS:
         method = _forward_classmethod(name)
-        doc = f"Call ``Session.{name}``."
-        finish(method.__func__, name, doc)
-        method.__func__.__signature__ = inspect.signature(  # type: ignore[attr-defined]
-            getattr(Session, name)
+        function = method.__func__
+        function.__name__ = name
+        function.__qualname__ = f"{cls.__name__}.{name}"
+        function.__doc__ = f"Call ``Session.{name}``."
+        # The signature of the function under the classmethod, ``cls`` included.
+        function.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+            inspect.getattr_static(Session, name).__func__
         )
         setattr(cls, name, method)
 
 
 _install_proxies(AsyncSession)
 
-_AS = TypeVar("_AS", bound=AsyncSession)
-
 
 class AsyncSessionTransaction:
     """A transaction or SAVEPOINT of an AsyncSession: awaitable and an async context manager."""
 
     __slots__ = ("__weakref__", "nested", "session", "sync_transaction")
-
-    __class_getitem__ = classmethod(GenericAlias)
 
     def __init__(self, session: AsyncSession, nested: bool = False) -> None:
         self.session = session
@@ -557,7 +573,7 @@ class AsyncSessionTransaction:
             )
         return self.sync_transaction
 
-    async def _start(self, as_context_manager: bool = False) -> AsyncSessionTransaction:
+    async def _start(self, as_context_manager: bool = False) -> Self:
         if self.sync_transaction is not None:
             raise async_exc.AsyncContextAlreadyStarted(
                 f"This {type(self).__name__} was already started; call session.begin() "
@@ -575,7 +591,7 @@ class AsyncSessionTransaction:
     def __await__(self) -> Any:
         return self._start().__await__()
 
-    async def __aenter__(self) -> AsyncSessionTransaction:
+    async def __aenter__(self) -> Self:
         return await self._start(as_context_manager=True)
 
     async def __aexit__(
@@ -593,15 +609,14 @@ class AsyncSessionTransaction:
     @property
     def connections(self) -> frozenset[AsyncConnection]:
         return frozenset(
-            _compat.async_connection_for(connection)
-            for connection in self._started().connections
+            _compat.async_connection_for(connection) for connection in self._started().connections
         )
 
     def bound_connection(
         self, bindkey: Any | None = None, *, bind: AsyncBind | None = None, **kw: Any
     ) -> AsyncConnection:
         if bind is not None:
-            kw["bind"] = sync_bind_of(bind)
+            kw["bind"] = _sync_bind_of(bind)
         return _compat.async_connection_for(self._started().bound_connection(bindkey, **kw))
 
     async def commit(self) -> None:
@@ -616,6 +631,8 @@ class _SessionBeginContext:
 
     __slots__ = ("session", "transaction")
 
+    __class_getitem__ = _subscriptable
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.transaction: AsyncSessionTransaction | None = None
@@ -625,7 +642,7 @@ class _SessionBeginContext:
         try:
             await transaction.__aenter__()
         except BaseException:
-            await run_to_completion(self.session.close())
+            await _run_to_completion(self.session.close())
             raise
         self.transaction = transaction
         return self.session
@@ -645,13 +662,13 @@ class _SessionBeginContext:
             finally:
                 await self.session.close()
 
-        await run_to_completion(finish())
+        await _run_to_completion(finish())
 
 
-class async_sessionmaker:  # noqa: N801 - SQLAlchemy's public name
+class async_sessionmaker:
     """A configured factory of AsyncSession objects."""
 
-    __class_getitem__ = classmethod(GenericAlias)
+    __class_getitem__ = _subscriptable
 
     def __init__(
         self,
@@ -669,7 +686,7 @@ class async_sessionmaker:  # noqa: N801 - SQLAlchemy's public name
                 "to use a custom sync Session, pass sync_session_class= instead."
             )
         if bind is not None:
-            sync_bind_of(bind)
+            _sync_bind_of(bind)
         kw["bind"] = bind
         kw["autoflush"] = autoflush
         kw["expire_on_commit"] = expire_on_commit
@@ -714,6 +731,7 @@ async def close_all_sessions() -> None:
 
 
 _compat.install_async_session_provider(async_session)
+_compat.support_orm_sessionmaker_begin(AsyncSession, _SessionBeginContext)
 
 __all__ = [
     "AsyncAttrs",
