@@ -56,15 +56,33 @@ class PostgresServer:
     def start(self) -> None:
         if self._as_root:
             shutil.chown(self.workdir, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200"
         )
-        self._run("pg_ctl", "-D", str(self.datadir), "-w", "-l",
-                  str(self.workdir / "server.log"), "start", "-o", options)
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-w",
+            "-l",
+            str(self.workdir / "server.log"),
+            "start",
+            "-o",
+            options,
+        )
 
     def stop(self) -> None:
         try:

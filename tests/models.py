@@ -30,3 +30,21 @@ class Address(Base):
     email: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     user: Mapped[User] = relationship(back_populates="addresses")
+
+
+class Note(Base):
+    """Routed to the main database by ``RoutingSession`` in the session tests."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(100))
+
+
+class AuditEntry(Base):
+    """Routed to the audit database by ``RoutingSession`` in the session tests."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message: Mapped[str] = mapped_column(String(100))

@@ -1,0 +1,1513 @@
+"""AsyncSession, AsyncSessionTransaction, async_sessionmaker, AsyncAttrs and the module functions,
+run against each database; what was stored is read back on a connection of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
+import sqlalchemy.orm as sqlalchemy_orm
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    CursorResult,
+    Engine,
+    Result,
+    ScalarResult,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import exc as async_exc
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, selectinload
+from sqlalchemy.util import await_, immutabledict
+
+import sa_async
+from sa_async import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncResult,
+    AsyncScalarResult,
+    AsyncSession,
+    AsyncSessionTransaction,
+    async_object_session,
+    async_session,
+    async_sessionmaker,
+    close_all_sessions,
+)
+from sa_async.exc import SessionClassError, SyncBindError
+from tests.conftest import EngineFactory, ReadBack, checked_out, untyped
+from tests.models import Address, AuditEntry, Base, Note, User
+
+# aiosqlite's cursor() is an awaitable but not a coroutine, so when SQLAlchemy refuses IO outside
+# the bridge (the MissingGreenlet these tests provoke) it cannot close it, and Python warns.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:coroutine 'Connection.cursor' was never awaited:RuntimeWarning"
+)
+
+Maker = async_sessionmaker[AsyncSession]
+
+
+async def stored_names(read_back: ReadBack) -> list[str]:
+    return [row[0] for row in await read_back("SELECT name FROM users ORDER BY id")]
+
+
+async def add_users(maker: Maker, *names: str) -> list[int]:
+    async with maker.begin() as session:
+        users = [User(name=name) for name in names]
+        session.add_all(users)
+        await session.flush()
+        return [user.id for user in users]
+
+
+@contextlib.contextmanager
+def raises_missing_greenlet() -> Iterator[None]:
+    """Expect IO refused outside the bridge: MissingGreenlet, which aiosqlite's cursor creation
+    reaches the caller wrapped in a StatementError (SQLAlchemy's behaviour, not ours)."""
+    with pytest.raises((sa_exc.MissingGreenlet, sa_exc.StatementError)) as caught:
+        yield
+    error = caught.value
+    if isinstance(error, sa_exc.StatementError):
+        assert isinstance(error.orig, sa_exc.MissingGreenlet), error
+    # Collect the refused driver awaitable now, while this module's warning filter applies.
+    del caught, error
+    gc.collect()
+
+
+class RoutingSession(Session):
+    """Sends AuditEntry statements to ``info["sync_engines"]["audit"]``, the rest to "main"."""
+
+    def get_bind(
+        self,
+        mapper: Any | None = None,
+        *,
+        clause: ClauseElement | None = None,
+        **kw: Any,
+    ) -> Engine | Connection:
+        engines: dict[str, Engine] = self.info["sync_engines"]
+        if mapper is not None and issubclass(inspect(mapper).class_, AuditEntry):
+            return engines["audit"]
+        return engines["main"]
+
+
+class SlowCloseSession(Session):
+    """A Session whose close() awaits IO first, so a test can cancel the task meanwhile."""
+
+    def close(self) -> None:
+        self.info["close_started"].set()
+        await_(asyncio.sleep(0.05))
+        super().close()
+
+
+class TaggedAsyncSession(AsyncSession):
+    """A user subclass of AsyncSession, for ``class_=``."""
+
+    tag = "tagged"
+
+
+# -- the package's names
+
+
+def test_reexports_are_sqlalchemys_own_objects() -> None:
+    for name in (
+        "create_async_engine",
+        "async_engine_from_config",
+        "AsyncEngine",
+        "AsyncConnection",
+        "AsyncTransaction",
+        "AsyncResult",
+        "AsyncScalarResult",
+        "AsyncMappingResult",
+        "AsyncTupleResult",
+    ):
+        assert getattr(sa_async, name) is getattr(sqlalchemy_asyncio, name), name
+    assert sa_async.Session is sqlalchemy_orm.Session
+    assert sa_async.sessionmaker is sqlalchemy_orm.sessionmaker
+
+
+def test_session_classes_are_own_implementations_not_sqlalchemys() -> None:
+    ours_and_theirs = [
+        (sa_async.AsyncSession, sqlalchemy_asyncio.AsyncSession),
+        (sa_async.AsyncSessionTransaction, sqlalchemy_asyncio.AsyncSessionTransaction),
+        (sa_async.async_sessionmaker, sqlalchemy_asyncio.async_sessionmaker),
+    ]
+    for ours, theirs in ours_and_theirs:
+        assert not issubclass(ours, theirs)
+    assert sa_async.async_session is not sqlalchemy_asyncio.async_session
+    assert sa_async.close_all_sessions is not sqlalchemy_asyncio.close_all_sessions
+
+
+def test_all_lists_the_public_runtime_api() -> None:
+    assert set(sa_async.__all__) >= {
+        "AsyncSession",
+        "AsyncSessionTransaction",
+        "async_sessionmaker",
+        "AsyncAttrs",
+        "async_object_session",
+        "async_session",
+        "close_all_sessions",
+        "create_async_engine",
+        "async_engine_from_config",
+        "AsyncEngine",
+        "AsyncConnection",
+        "AsyncTransaction",
+        "AsyncResult",
+        "AsyncScalarResult",
+        "AsyncMappingResult",
+        "AsyncTupleResult",
+        "sessionmaker",
+        "Session",
+    }
+    for name in sa_async.__all__:
+        assert hasattr(sa_async, name), name
+
+
+def test_classes_are_subscriptable_at_run_time() -> None:
+    routed = AsyncSession[RoutingSession]
+    assert typing.get_origin(routed) is AsyncSession
+    assert typing.get_args(routed) == (RoutingSession,)
+    assert typing.get_origin(async_sessionmaker[AsyncSession[Session]]) is async_sessionmaker
+
+    def handler(session: AsyncSession[RoutingSession], maker: async_sessionmaker[Any]) -> None:
+        del session, maker
+
+    # What FastAPI or pydantic do with a string annotation.
+    hints = typing.get_type_hints(handler)
+    assert hints["session"] == AsyncSession[RoutingSession]
+    assert typing.get_origin(hints["maker"]) is async_sessionmaker
+
+
+async def test_subscripted_class_still_builds_sessions(engine: AsyncEngine) -> None:
+    session = AsyncSession[Session](engine)
+    async with session:
+        assert type(session) is AsyncSession
+        assert await session.scalar(select(func.count(User.id))) == 0
+
+
+# -- construction and bad input
+
+
+async def test_session_proxies_a_sync_session_bound_to_the_sync_engine(
+    engine: AsyncEngine,
+) -> None:
+    session = AsyncSession(engine)
+    assert type(session.sync_session) is Session
+    assert session.sync_session_class is Session
+    assert session.sync_session.bind is engine.sync_engine
+    assert session.bind is engine
+    assert session.get_bind() is engine.sync_engine
+    assert session.get_async_bind() is engine
+    await session.close()
+
+
+async def test_keyword_arguments_reach_the_sync_session(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine, autoflush=False, expire_on_commit=False, info={"k": 1})
+    assert session.sync_session.autoflush is False
+    assert session.sync_session.expire_on_commit is False
+    assert session.info == {"k": 1}
+    async with AsyncSession(engine, autobegin=False) as no_autobegin:
+        with pytest.raises(sa_exc.InvalidRequestError, match=r"[Aa]utobegin is disabled"):
+            await no_autobegin.execute(select(User))
+
+
+async def test_bind_to_an_async_connection_joins_its_transaction(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with engine.connect() as connection:
+        outer = await connection.begin()
+        session = AsyncSession(connection, join_transaction_mode="create_savepoint")
+        assert session.bind is connection
+        session.add(User(name="inside the outer transaction"))
+        await session.commit()
+        await session.close()
+        assert (await connection.scalars(select(User.name))).all() == [
+            "inside the outer transaction"
+        ]
+        await outer.rollback()
+    assert await stored_names(read_back) == []
+
+
+async def test_unstarted_async_connection_is_refused(engine: AsyncEngine) -> None:
+    unstarted = engine.connect()
+    with pytest.raises(async_exc.AsyncContextNotStarted):
+        AsyncSession(unstarted)
+
+
+async def test_sync_engine_or_connection_as_bind_raises_sync_bind_error(
+    engine: AsyncEngine,
+) -> None:
+    assert issubclass(SyncBindError, sa_exc.ArgumentError)
+    with pytest.raises(SyncBindError, match="AsyncEngine"):
+        AsyncSession(untyped(engine.sync_engine))
+    async with engine.connect() as connection:
+        with pytest.raises(SyncBindError):
+            AsyncSession(untyped(connection.sync_connection))
+    with pytest.raises(SyncBindError):
+        AsyncSession(untyped("sqlite://"))
+    with pytest.raises(SyncBindError):
+        async_sessionmaker(untyped(engine.sync_engine))
+
+
+async def test_sync_engine_in_binds_raises_sync_bind_error_naming_the_key(
+    engine: AsyncEngine,
+) -> None:
+    users_table = Base.metadata.tables["users"]
+    with pytest.raises(SyncBindError, match=r"binds\[.*User"):
+        AsyncSession(binds={User: untyped(engine.sync_engine)})
+    session = AsyncSession(engine)
+    with pytest.raises(SyncBindError):
+        session.bind_mapper(User, untyped(engine.sync_engine))
+    with pytest.raises(SyncBindError):
+        session.bind_table(users_table, untyped(engine.sync_engine))
+    with pytest.raises(SyncBindError):
+        session.bind = untyped(engine.sync_engine)
+    # A refused bind leaves the session's binds as they were.
+    assert session.bind is engine
+    assert dict(session.binds) == {}
+
+
+def test_class_that_is_not_an_async_session_subclass_raises_session_class_error() -> None:
+    assert issubclass(SessionClassError, sa_exc.ArgumentError)
+    for wrong in (Session, sqlalchemy_asyncio.AsyncSession, object, AsyncSession()):
+        with pytest.raises(SessionClassError, match="class_"):
+            async_sessionmaker(class_=untyped(wrong))
+
+
+def test_sync_session_class_that_is_not_a_session_raises_session_class_error() -> None:
+    for wrong in (AsyncSession, dict, sqlalchemy_asyncio.AsyncSession):
+        with pytest.raises(SessionClassError, match="sync_session_class"):
+            AsyncSession(sync_session_class=untyped(wrong))
+    with pytest.raises(SessionClassError):
+        AsyncSession(sync_session_class=untyped(lambda **kw: object()))
+
+    class BadDefault(AsyncSession):
+        sync_session_class = untyped(int)
+
+    with pytest.raises(SessionClassError):
+        BadDefault()
+
+
+async def test_sync_session_class_may_be_a_factory_function(engine: AsyncEngine) -> None:
+    built: list[Session] = []
+
+    def factory(**kw: Any) -> Session:
+        built.append(Session(**kw))
+        return built[-1]
+
+    async with AsyncSession(engine, sync_session_class=untyped(factory)) as session:
+        assert session.sync_session is built[0]
+        assert await session.scalar(text("SELECT 7")) == 7
+
+
+async def test_custom_sync_session_class_is_used(engine: AsyncEngine) -> None:
+    class CountingSession(Session):
+        flushes = 0
+
+        def flush(self, objects: Any = None) -> None:
+            CountingSession.flushes += 1
+            super().flush(objects)
+
+    async with AsyncSession(engine, sync_session_class=CountingSession) as session:
+        assert type(session.sync_session) is CountingSession
+        assert session.sync_session_class is CountingSession
+        session.add(User(name="x"))
+        await session.flush()
+    assert CountingSession.flushes == 1
+
+    class CountingAsyncSession(AsyncSession):
+        sync_session_class = CountingSession
+
+    async with CountingAsyncSession(engine) as subclassed:
+        assert type(subclassed.sync_session) is CountingSession
+
+
+async def test_repr_names_the_classes(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine, sync_session_class=RoutingSession)
+    assert repr(session).startswith("<AsyncSession")
+    assert "RoutingSession" in repr(session)
+    transaction = session.begin()
+    assert "AsyncSessionTransaction" in repr(transaction)
+    await session.close()
+
+
+async def test_password_of_the_bind_url_never_appears_in_reprs_or_errors(
+    postgres_url: str, engine_factory: EngineFactory
+) -> None:
+    secret = "Tr0ub4dor-and-3"
+    url = make_url(postgres_url).set(password=secret)
+    engine = await engine_factory(url.render_as_string(hide_password=False))
+    maker = async_sessionmaker(engine)
+    session = maker()
+    transaction = await session.begin()
+    await session.connection()
+    texts = [repr(maker), repr(session), repr(transaction), repr(session.bind), str(maker)]
+    # A sync bind the AsyncSession did not establish has no async counterpart: the error shows it.
+    routed = AsyncSession(
+        sync_session_class=RoutingSession, info={"sync_engines": {"main": engine.sync_engine}}
+    )
+    with pytest.raises(async_exc.AsyncBindNotFound) as not_found:
+        routed.get_async_bind(User)
+    texts.append(str(not_found.value))
+    with pytest.raises(SyncBindError) as sync_bind:
+        AsyncSession(untyped(engine.sync_engine))
+    texts.append(str(sync_bind.value))
+    await transaction.rollback()
+    await session.close()
+    assert all(secret not in shown for shown in texts), texts
+    # The URL is shown, its password masked.
+    assert "postgres:***@127.0.0.1" in str(not_found.value)
+
+
+# -- autobegin, statements and results
+
+
+async def test_autobegin_starts_a_transaction_on_first_use(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        assert not session.in_transaction()
+        assert session.get_transaction() is None
+        assert checked_out(engine) == 0
+        await session.execute(select(User))
+        assert session.in_transaction()
+        transaction = session.get_transaction()
+        assert isinstance(transaction, AsyncSessionTransaction)
+        assert transaction.is_active and not transaction.nested
+        assert transaction.sync_transaction is session.sync_session.get_transaction()
+        assert session.get_transaction() is transaction
+        assert checked_out(engine) == 1
+        await session.commit()
+        assert not session.in_transaction()
+        assert checked_out(engine) == 0
+
+
+async def test_execute_returns_a_buffered_result_usable_after_close(
+    engine: AsyncEngine, maker: Maker
+) -> None:
+    await add_users(maker, "ann", "bob")
+    session = maker()
+    result = await session.execute(select(User.id, User.name).order_by(User.id))
+    assert isinstance(result, Result)
+    await session.close()
+    assert checked_out(engine) == 0
+    assert [name for _, name in result.all()] == ["ann", "bob"]
+
+
+async def test_execute_with_parameters_and_orm_results(maker: Maker) -> None:
+    await add_users(maker, "ann", "bob", "cy")
+    async with maker() as session:
+        rows = await session.execute(
+            text("SELECT name FROM users WHERE name <> :skip ORDER BY id"), {"skip": "bob"}
+        )
+        assert rows.scalars().all() == ["ann", "cy"]
+        users = (await session.execute(select(User).order_by(User.id))).scalars().all()
+        assert [user.name for user in users] == ["ann", "bob", "cy"]
+        assert all(user in session for user in users)
+
+
+async def test_execute_dml_returns_a_cursor_result_with_rowcount(
+    maker: Maker, read_back: ReadBack
+) -> None:
+    await add_users(maker, "ann", "bob", "cy")
+    async with maker.begin() as session:
+        result = await session.execute(
+            update(User).where(User.name != "bob").values(name=User.name + "!")
+        )
+        assert isinstance(result, CursorResult)
+        assert result.rowcount == 2
+        deleted = await session.execute(delete(User).where(User.name == "bob"))
+        assert isinstance(deleted, CursorResult) and deleted.rowcount == 1
+    assert await stored_names(read_back) == ["ann!", "cy!"]
+
+
+async def test_execute_orm_bulk_insert_with_a_list_of_parameters(
+    maker: Maker, read_back: ReadBack
+) -> None:
+    async with maker.begin() as session:
+        await session.execute(insert(User), [{"name": "ann"}, {"name": "bob"}])
+        returned = await session.scalars(
+            insert(User).returning(User), [{"name": "cy"}, {"name": "dee"}]
+        )
+        assert sorted(user.name for user in returned.all()) == ["cy", "dee"]
+    assert await stored_names(read_back) == ["ann", "bob", "cy", "dee"]
+
+
+async def test_scalar_and_scalars(maker: Maker) -> None:
+    ids = await add_users(maker, "ann", "bob")
+    async with maker() as session:
+        assert await session.scalar(select(func.count(User.id))) == 2
+        assert await session.scalar(select(User.name).where(User.id == ids[1])) == "bob"
+        assert await session.scalar(select(User.name).where(User.id == -1)) is None
+        names = await session.scalars(select(User.name).order_by(User.id))
+        assert isinstance(names, ScalarResult)
+        assert names.all() == ["ann", "bob"]
+        users = await session.scalars(
+            select(User).order_by(User.id), execution_options={"populate_existing": True}
+        )
+        assert [user.id for user in users] == ids
+
+
+@pytest.mark.parametrize("how", ["execute() argument", "statement option", "scalars() argument"])
+async def test_execute_with_stream_results_raises_async_method_required_and_cleans_up(
+    engine: AsyncEngine, maker: Maker, how: str
+) -> None:
+    await add_users(maker, "ann")
+    async with maker() as session:
+        with pytest.raises(async_exc.AsyncMethodRequired, match="stream"):
+            if how == "execute() argument":
+                await session.execute(select(User), execution_options={"stream_results": True})
+            elif how == "statement option":
+                await session.execute(select(User.name).execution_options(stream_results=True))
+            else:
+                await session.scalars(select(User), execution_options={"stream_results": True})
+        # The session and its connection stay usable.
+        assert await session.scalar(select(User.name)) == "ann"
+    assert checked_out(engine) == 0
+
+
+async def test_stream_iterates_a_server_side_result(engine: AsyncEngine, maker: Maker) -> None:
+    await add_users(maker, *(f"user{n:02}" for n in range(25)))
+    async with maker() as session:
+        result = await session.stream(select(User.id, User.name).order_by(User.id))
+        assert isinstance(result, AsyncResult)
+        first = await result.fetchone()
+        assert first is not None and first.name == "user00"
+        rest = [row.name async for row in result]
+        assert rest == [f"user{n:02}" for n in range(1, 25)]
+
+        scalars = await session.stream_scalars(
+            select(User).order_by(User.id).execution_options(yield_per=10)
+        )
+        assert isinstance(scalars, AsyncScalarResult)
+        sizes = [len(partition) async for partition in scalars.partitions()]
+        assert sizes == [10, 10, 5]
+    assert checked_out(engine) == 0
+
+
+async def test_stream_fifty_thousand_rows_in_partitions_on_postgresql(
+    postgresql_engine: AsyncEngine,
+) -> None:
+    engine = postgresql_engine
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO users (name) SELECT 'u' || n FROM generate_series(1, 50000) n")
+        )
+    open_portals = text("SELECT count(*) FROM pg_cursors")
+    async with AsyncSession(engine) as session:
+        before = await session.scalar(open_portals)
+        result = await session.stream(
+            select(User.id).order_by(User.id).execution_options(yield_per=2000)
+        )
+        # The rows stay on the server, behind a portal, until fetched.
+        assert await session.scalar(open_portals) == before + 1
+        count = 0
+        partitions = 0
+        previous = 0
+        async for partition in result.partitions():
+            partitions += 1
+            assert len(partition) <= 2000
+            assert partition[0].id > previous
+            previous = partition[-1].id
+            count += len(partition)
+        assert (count, partitions) == (50000, 25)
+
+
+async def test_get_and_get_one(maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker() as session:
+        ann = await session.get(User, ann_id)
+        assert ann is not None and ann.name == "ann"
+        assert await session.get(User, ann_id) is ann
+        assert await session.get(User, -1) is None
+        assert await session.get_one(User, ann_id) is ann
+        with pytest.raises(sa_exc.NoResultFound):
+            await session.get_one(User, -1)
+
+
+async def test_get_with_options_and_populate_existing(engine: AsyncEngine, maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker.begin() as session:
+        session.add(Address(email="ann@example.com", user_id=ann_id))
+    async with maker() as session:
+        ann = await session.get(User, ann_id, options=[selectinload(User.addresses)])
+        assert ann is not None
+        # Eagerly loaded: plain attribute access needs no IO.
+        assert [address.email for address in ann.addresses] == ["ann@example.com"]
+        await session.commit()
+        async with engine.begin() as connection:
+            await connection.execute(update(User).values(name="renamed"))
+        refreshed = await session.get(User, ann_id, populate_existing=True)
+        assert refreshed is ann and ann.name == "renamed"
+        locked = await session.get(User, ann_id, with_for_update=True)
+        assert locked is ann
+
+
+async def test_refresh_reloads_attributes_and_relationships(
+    engine: AsyncEngine, maker: Maker
+) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker(expire_on_commit=False) as session:
+        ann = await session.get_one(User, ann_id)
+        # End the session's transaction: sqlite would block the other connection's write.
+        await session.commit()
+        async with engine.begin() as connection:
+            await connection.execute(update(User).values(name="renamed", bio="hello"))
+            await connection.execute(insert(Address).values(email="a@b.c", user_id=ann_id))
+        await session.refresh(ann, ["name"])
+        assert ann.name == "renamed"
+        await session.refresh(ann, ["addresses"])
+        assert [address.email for address in ann.addresses] == ["a@b.c"]
+        assert "bio" not in inspect(ann).dict
+        await session.refresh(ann, ["bio"])
+        assert ann.bio == "hello"
+
+
+async def test_delete_cascades_through_an_unloaded_collection(
+    maker: Maker, read_back: ReadBack
+) -> None:
+    (ann_id, bob_id) = await add_users(maker, "ann", "bob")
+    async with maker.begin() as session:
+        session.add_all([Address(email="1", user_id=ann_id), Address(email="2", user_id=ann_id)])
+    async with maker.begin() as session:
+        ann = await session.get_one(User, ann_id)
+        # Deleting loads the addresses collection (IO) to cascade the delete.
+        await session.delete(ann)
+        assert ann in session.deleted
+    assert await stored_names(read_back) == ["bob"]
+    assert await read_back("SELECT id FROM addresses") == []
+    async with maker.begin() as session:
+        await session.delete_all([await session.get_one(User, bob_id)])
+    assert await stored_names(read_back) == []
+
+
+async def test_merge_and_merge_all(maker: Maker, read_back: ReadBack) -> None:
+    (ann_id, bob_id) = await add_users(maker, "ann", "bob")
+    async with maker.begin() as session:
+        merged = await session.merge(User(id=ann_id, name="ann merged"))
+        assert merged.name == "ann merged" and merged in session
+        many = await session.merge_all([User(id=bob_id, name="bob merged"), User(name="new")])
+        assert [user.name for user in many] == ["bob merged", "new"]
+        assert all(user in session for user in many)
+    assert await stored_names(read_back) == ["ann merged", "bob merged", "new"]
+    async with maker() as session:
+        existing = await session.get_one(User, ann_id)
+        detached = User(id=ann_id, name="ann merged")
+        make_transient_to_detached(detached)
+        assert await session.merge(detached, load=False) is existing
+
+
+async def test_flush_writes_pending_objects_in_the_transaction(
+    maker: Maker, read_back: ReadBack
+) -> None:
+    async with maker() as session:
+        ann, bob = User(name="ann"), User(name="bob")
+        session.add_all([ann, bob])
+        # The objects argument is deprecated in SQLAlchemy 2.1, and still honoured.
+        with pytest.warns(sa_exc.SADeprecationWarning, match="objects"):
+            await session.flush([ann])
+        assert ann.id is not None
+        assert bob in session.new and ann not in session.new
+        await session.flush()
+        assert bob.id is not None
+        assert await stored_names(read_back) == []
+        await session.commit()
+    assert await stored_names(read_back) == ["ann", "bob"]
+
+
+async def test_connection_returns_the_transactions_async_connection(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with AsyncSession(engine) as session:
+        connection = await session.connection()
+        assert isinstance(connection, AsyncConnection)
+        assert connection is await session.connection()
+        assert connection.sync_connection is session.sync_session.connection()
+        transaction = session.get_transaction()
+        assert transaction is not None
+        assert transaction.connections == frozenset({connection})
+        await connection.execute(insert(User).values(name="via connection"))
+        assert await session.scalar(select(User.name)) == "via connection"
+        await session.rollback()
+    assert await stored_names(read_back) == []
+
+
+async def test_connection_passes_bind_arguments_and_execution_options(
+    engine: AsyncEngine,
+) -> None:
+    async with AsyncSession(binds={User: engine}) as session:
+        connection = await session.connection(
+            bind_arguments={"mapper": User},
+            execution_options={"isolation_level": "SERIALIZABLE"},
+        )
+        assert connection.engine is engine
+        assert (await connection.get_isolation_level()).upper() == "SERIALIZABLE"
+
+
+async def test_commit_and_rollback_outcomes_in_the_database(
+    maker: Maker, read_back: ReadBack
+) -> None:
+    async with maker() as session:
+        session.add(User(name="committed"))
+        await session.commit()
+        session.add(User(name="rolled back"))
+        await session.flush()
+        await session.rollback()
+        committed = await session.scalar(select(User))
+        assert committed is not None
+        committed.name = "changed then rolled back"
+        await session.flush()
+        await session.rollback()
+        assert await committed.awaitable_attrs.name == "committed"
+    assert await stored_names(read_back) == ["committed"]
+
+
+async def test_close_detaches_objects_and_returns_the_connection(
+    engine: AsyncEngine, maker: Maker
+) -> None:
+    await add_users(maker, "ann")
+    session = maker()
+    ann = await session.scalar(select(User))
+    assert checked_out(engine) == 1
+    await session.close()
+    assert checked_out(engine) == 0
+    assert ann is not None and inspect(ann).detached
+    assert ann not in session
+    # The session is usable again.
+    assert await session.scalar(select(User.name)) == "ann"
+    await session.aclose()
+    assert checked_out(engine) == 0
+
+
+async def test_aclose_works_with_contextlib_aclosing(engine: AsyncEngine) -> None:
+    async with contextlib.aclosing(AsyncSession(engine)) as session:
+        await session.execute(select(User))
+        assert checked_out(engine) == 1
+    assert checked_out(engine) == 0
+
+
+async def test_reset_keeps_usable_a_session_that_close_would_end(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine, close_resets_only=False)
+    await session.execute(select(User))
+    await session.reset()
+    assert checked_out(engine) == 0
+    assert await session.scalar(text("SELECT 1")) == 1
+    await session.close()
+    with pytest.raises(sa_exc.InvalidRequestError):
+        await session.execute(select(User))
+
+
+async def test_invalidate_invalidates_the_connection(engine: AsyncEngine) -> None:
+    invalidated: list[object] = []
+    event.listen(engine.sync_engine, "invalidate", lambda *args: invalidated.append(args[0]))
+    session = AsyncSession(engine)
+    connection = await session.connection()
+    dbapi_connection = (await connection.get_raw_connection()).dbapi_connection
+    await session.invalidate()
+    assert invalidated == [dbapi_connection]
+    assert checked_out(engine) == 0
+    assert await session.scalar(text("SELECT 2")) == 2
+    await session.close()
+
+
+async def test_run_sync_runs_sync_orm_code_with_lazy_loads(maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+
+    def add_address(session: Session, user_id: int, *, email: str) -> list[str]:
+        user = session.get_one(User, user_id)
+        user.addresses.append(Address(email=email))  # lazy load, inside the bridge
+        session.flush()
+        return [address.email for address in user.addresses]
+
+    async with maker() as session:
+        assert await session.run_sync(add_address, ann_id, email="x@y.z") == ["x@y.z"]
+        with pytest.raises(ZeroDivisionError):
+            await session.run_sync(lambda sync_session: 1 / 0)
+
+
+# -- sync methods and properties
+
+
+async def test_add_expunge_and_membership(maker: Maker) -> None:
+    async with maker() as session:
+        ann, bob = User(name="ann"), User(name="bob")
+        session.add(ann)
+        session.add_all([bob])
+        assert ann in session and bob in session
+        assert set(session.new) == {ann, bob}
+        assert set(session) == {ann, bob}
+        session.expunge(bob)
+        assert bob not in session and list(session) == [ann]
+        await session.flush()
+        session.expunge_all()
+        assert list(session) == [] and ann not in session
+
+
+async def test_dirty_deleted_and_is_modified(maker: Maker) -> None:
+    await add_users(maker, "ann", "bob")
+    async with maker() as session:
+        ann, bob = (await session.scalars(select(User).order_by(User.id))).all()
+        assert not session.is_modified(ann)
+        ann.name = "ann2"
+        assert session.is_modified(ann)
+        assert set(session.dirty) == {ann}
+        await session.delete(bob)
+        assert set(session.deleted) == {bob}
+        assert session.is_active
+
+
+async def test_is_active_is_false_after_a_failed_flush_until_rollback(maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker() as session:
+        assert session.is_active
+        session.add(User(id=ann_id, name="duplicate key"))
+        with pytest.raises(sa_exc.IntegrityError):
+            await session.flush()
+        assert not session.is_active
+        with pytest.raises(sa_exc.PendingRollbackError):
+            await session.execute(select(User))
+        await session.rollback()
+        assert session.is_active
+        assert await session.scalar(select(User.name)) == "ann"
+
+
+async def test_expire_makes_attribute_access_need_io(maker: Maker) -> None:
+    await add_users(maker, "ann")
+    async with maker() as session:
+        ann = await session.scalar(select(User))
+        assert ann is not None
+        session.expire(ann, ["name"])
+        with raises_missing_greenlet():
+            _ = ann.name
+        assert await ann.awaitable_attrs.name == "ann"
+        session.expire_all()
+        assert "name" not in inspect(ann).dict
+        await session.refresh(ann)
+        assert ann.name == "ann"
+
+
+async def test_expire_on_commit_reloads_via_awaitable_attrs_or_refresh(
+    engine: AsyncEngine, maker: Maker
+) -> None:
+    async with maker() as session:
+        ann = User(name="ann")
+        session.add(ann)
+        await session.commit()
+        async with engine.begin() as connection:
+            await connection.execute(update(User).values(name="renamed"))
+        with raises_missing_greenlet():
+            _ = ann.name
+        assert await ann.awaitable_attrs.name == "renamed"
+        await session.commit()
+        await session.refresh(ann)
+        assert ann.name == "renamed"
+    async with maker(expire_on_commit=False) as session:
+        bob = User(name="bob")
+        session.add(bob)
+        await session.commit()
+        assert bob.name == "bob"
+
+
+async def test_identity_map_property_and_setter(maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker() as session:
+        ann = await session.get_one(User, ann_id)
+        assert session.identity_map is session.sync_session.identity_map
+        assert list(session.identity_map.values()) == [ann]
+        fresh = type(session.identity_map)()
+        session.identity_map = fresh
+        assert session.identity_map is fresh
+        assert ann not in session
+        assert await session.get(User, ann_id) is not ann
+
+
+async def test_autoflush_property_setter_and_no_autoflush(maker: Maker) -> None:
+    async with maker() as session:
+        assert session.autoflush is True
+        count = select(func.count(User.id))
+        session.add(User(name="pending"))
+        with session.no_autoflush:
+            assert await session.scalar(count) == 0
+        session.autoflush = False
+        assert session.sync_session.autoflush is False
+        assert await session.scalar(count) == 0
+        session.autoflush = True
+        assert await session.scalar(count) == 1
+
+
+async def test_info_is_the_sync_sessions_dictionary(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine, info={"tenant": "a"})
+    assert session.info is session.sync_session.info
+    session.info["request"] = 1
+    assert session.sync_session.info == {"tenant": "a", "request": 1}
+
+
+async def test_execution_options_property_and_setter(engine: AsyncEngine, maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker(expire_on_commit=False) as session:
+        assert session.execution_options == {}
+        ann = await session.get_one(User, ann_id)
+        await session.commit()
+        async with engine.begin() as connection:
+            await connection.execute(update(User).values(name="renamed"))
+        await session.scalars(select(User))
+        assert ann.name == "ann"  # the identity map wins over the new row
+        await session.commit()
+        session.execution_options = immutabledict({"populate_existing": True})
+        assert session.sync_session.execution_options == {"populate_existing": True}
+        await session.scalars(select(User))
+        assert ann.name == "renamed"
+
+
+async def test_in_transaction_and_nested_and_their_getters(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        assert not session.in_nested_transaction()
+        assert session.get_nested_transaction() is None
+        savepoint = await session.begin_nested()
+        assert session.in_transaction() and session.in_nested_transaction()
+        assert session.get_nested_transaction() is savepoint
+        outer = session.get_transaction()
+        assert outer is not None and outer is not savepoint and not outer.nested
+        assert savepoint.nested
+        await savepoint.commit()
+        assert not session.in_nested_transaction()
+
+
+async def test_bind_setter_binds_mapper_and_table(
+    engine: AsyncEngine, engine_factory: EngineFactory, tmp_path: Path
+) -> None:
+    other = await engine_factory(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    session = AsyncSession()
+    assert session.bind is None
+    session.bind = engine
+    assert session.bind is engine and session.sync_session.bind is engine.sync_engine
+    session.bind_mapper(Note, other)
+    session.bind_table(Base.metadata.tables["audit_entries"], other)
+    assert session.get_bind(Note) is other.sync_engine
+    assert session.get_async_bind(Note) is other
+    assert session.get_async_bind(AuditEntry) is other
+    assert session.get_async_bind(User) is engine
+    assert session.get_async_bind(bind=other) is other
+    session.add_all([Note(text="n"), AuditEntry(message="m"), User(name="u")])
+    await session.commit()
+    await session.close()
+    async with other.connect() as connection:
+        assert (await connection.scalars(select(Note.text))).all() == ["n"]
+        assert (await connection.scalars(select(AuditEntry.message))).all() == ["m"]
+        assert (await connection.scalars(select(User.name))).all() == []
+    async with engine.connect() as connection:
+        assert (await connection.scalars(select(User.name))).all() == ["u"]
+        assert (await connection.scalars(select(Note.text))).all() == []
+    session.bind = None
+    assert session.bind is None
+
+
+async def test_binds_mapping_translates_back_to_async_binds_and_is_read_only(
+    engine: AsyncEngine, engine_factory: EngineFactory, tmp_path: Path
+) -> None:
+    other = await engine_factory(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    notes_table = Base.metadata.tables["notes"]
+    session = AsyncSession(binds={User: engine, notes_table: other})
+    binds = session.binds
+    assert binds[User] is engine
+    assert binds[Base.metadata.tables["users"]] is engine
+    assert binds[notes_table] is other
+    # SQLAlchemy's read-only mapping type, as Session.binds has.
+    assert isinstance(binds, immutabledict)
+    assert isinstance(session.sync_session.binds, immutabledict)
+    with pytest.raises(TypeError):
+        untyped(binds)[Address] = engine
+    with pytest.raises(AttributeError):
+        untyped(session).binds = {}
+    session.bind_mapper(Address, other)
+    assert session.binds[Address] is other
+    async with session:
+        session.add_all([User(name="u"), Note(text="n")])
+        await session.commit()
+    async with other.connect() as connection:
+        assert (await connection.scalars(select(Note.text))).all() == ["n"]
+        assert (await connection.scalars(select(User.name))).all() == []
+
+
+@pytest.mark.parametrize("audit_database", ["sqlite", "postgresql"])
+async def test_routing_sync_session_class_sends_models_to_two_databases(
+    audit_database: str,
+    engine_factory: EngineFactory,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    main = await engine_factory(f"sqlite+aiosqlite:///{tmp_path / 'main.db'}")
+    audit_url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+        if audit_database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    audit = await engine_factory(audit_url)
+    maker = async_sessionmaker(
+        sync_session_class=RoutingSession,
+        info={"sync_engines": {"main": main.sync_engine, "audit": audit.sync_engine}},
+    )
+    async with maker.begin() as session:
+        assert isinstance(session.sync_session, RoutingSession)
+        session.add_all([Note(text="note"), AuditEntry(message="audited")])
+    async with maker() as session:
+        assert (await session.scalars(select(Note.text))).all() == ["note"]
+        assert (await session.scalars(select(AuditEntry.message))).all() == ["audited"]
+        assert session.get_bind(AuditEntry) is audit.sync_engine
+        assert session.get_bind(Note) is main.sync_engine
+        # The routing session's sync engines are not binds of the AsyncSession.
+        with pytest.raises(async_exc.AsyncBindNotFound):
+            session.get_async_bind(Note)
+    async with main.connect() as connection:
+        assert (await connection.scalars(select(Note.text))).all() == ["note"]
+        assert (await connection.scalars(select(AuditEntry.message))).all() == []
+    async with audit.connect() as connection:
+        assert (await connection.scalars(select(AuditEntry.message))).all() == ["audited"]
+        assert (await connection.scalars(select(Note.text))).all() == []
+    assert audit.dialect.name == audit_database
+
+
+async def test_get_async_bind_translates_a_given_bind(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        session = AsyncSession(engine)
+        assert session.get_async_bind(bind=connection) is connection
+        assert session.get_async_bind(User) is engine
+        assert session.get_async_bind(clause=select(User)) is engine
+    unbound = AsyncSession()
+    with pytest.raises(sa_exc.UnboundExecutionError):
+        unbound.get_async_bind(User)
+
+
+async def test_object_session_and_identity_key_classmethods(maker: Maker) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker() as session:
+        ann = await session.get_one(User, ann_id)
+        assert AsyncSession.object_session(ann) is session.sync_session
+        assert AsyncSession.object_session(User(name="transient")) is None
+        assert AsyncSession.identity_key(User, ann_id) == (User, (ann_id,), None)
+        assert AsyncSession.identity_key(instance=ann) == (User, (ann_id,), None)
+
+
+def test_async_session_refuses_event_listeners_as_sqlalchemys_does() -> None:
+    for session in (AsyncSession(), TaggedAsyncSession(), sqlalchemy_asyncio.AsyncSession()):
+        with pytest.raises(NotImplementedError, match="sync_session"):
+            event.listen(session, "before_commit", lambda sync_session: None)
+    for cls in (AsyncSession, sqlalchemy_asyncio.AsyncSession):
+        with pytest.raises(sa_exc.InvalidRequestError, match="No such event"):
+            event.listen(cls, "before_commit", lambda sync_session: None)
+
+
+async def test_events_on_the_sync_session_fire(engine: AsyncEngine) -> None:
+    seen: list[str] = []
+    async with AsyncSession(engine) as session:
+        event.listen(session.sync_session, "before_commit", lambda s: seen.append("commit"))
+        session.add(User(name="ann"))
+        await session.commit()
+    assert seen == ["commit"]
+
+
+# -- transactions: begin, begin_nested, AsyncSessionTransaction
+
+
+async def test_awaited_begin_starts_a_transaction_committed_explicitly(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with AsyncSession(engine) as session:
+        transaction = await session.begin()
+        assert isinstance(transaction, AsyncSessionTransaction)
+        assert transaction.session is session
+        assert transaction.is_active and not transaction.nested
+        assert session.get_transaction() is transaction
+        assert isinstance(transaction.sync_transaction, SessionTransaction)
+        session.add(User(name="ann"))
+        await transaction.commit()
+        assert not transaction.is_active
+        assert not session.in_transaction()
+    assert await stored_names(read_back) == ["ann"]
+
+
+async def test_begin_context_commits_on_success_and_rolls_back_on_error(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with AsyncSession(engine) as session:
+        async with session.begin() as transaction:
+            assert transaction.is_active
+            session.add(User(name="kept"))
+        assert not session.in_transaction()
+        with pytest.raises(LookupError):
+            async with session.begin():
+                session.add(User(name="lost"))
+                await session.flush()
+                raise LookupError
+        assert not session.in_transaction()
+    assert await stored_names(read_back) == ["kept"]
+    assert checked_out(engine) == 0
+
+
+async def test_transaction_rollback_discards_its_work(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with AsyncSession(engine) as session:
+        transaction = await session.begin()
+        session.add(User(name="lost"))
+        await session.flush()
+        await transaction.rollback()
+        assert not transaction.is_active
+    assert await stored_names(read_back) == []
+
+
+async def test_nested_savepoint_rollback_keeps_the_outer_work(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with AsyncSession(engine) as session:
+        async with session.begin():
+            session.add(User(name="outer"))
+            savepoint = await session.begin_nested()
+            session.add(User(name="inner, rolled back"))
+            await session.flush()
+            await savepoint.rollback()
+            with pytest.raises(KeyError):
+                async with session.begin_nested():
+                    session.add(User(name="inner, raised"))
+                    await session.flush()
+                    raise KeyError
+            async with session.begin_nested():
+                session.add(User(name="inner, released"))
+            assert session.in_transaction() and not session.in_nested_transaction()
+    assert await stored_names(read_back) == ["outer", "inner, released"]
+
+
+async def test_savepoint_recovers_from_an_integrity_error(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    async with AsyncSession(engine) as session:
+        session.add(User(id=1, name="first"))
+        await session.flush()
+        with pytest.raises(sa_exc.IntegrityError):
+            async with session.begin_nested():
+                session.add(User(id=1, name="duplicate"))
+        session.add(User(id=2, name="second"))
+        await session.commit()
+    assert await stored_names(read_back) == ["first", "second"]
+
+
+async def test_transaction_connections_and_bound_connection(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        transaction = await session.begin()
+        assert transaction.connections == frozenset()
+        connection = await session.connection()
+        assert transaction.connections == frozenset({connection})
+        assert transaction.bound_connection() is connection
+        assert transaction.bound_connection(User) is connection
+        assert transaction.bound_connection(bind=engine) is connection
+        await transaction.rollback()
+        fresh = await session.begin()
+        with pytest.raises(sa_exc.InvalidRequestError, match="not acquired a connection"):
+            fresh.bound_connection()
+        await fresh.rollback()
+
+
+async def test_transaction_not_started_raises_context_not_started(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        transaction = session.begin()
+        assert not session.in_transaction()
+        for use in (
+            lambda: transaction.is_active,
+            lambda: transaction.connections,
+            lambda: transaction.bound_connection(),
+        ):
+            with pytest.raises(async_exc.AsyncContextNotStarted):
+                use()
+        with pytest.raises(async_exc.AsyncContextNotStarted):
+            await transaction.commit()
+        with pytest.raises(async_exc.AsyncContextNotStarted):
+            await transaction.rollback()
+        assert issubclass(async_exc.AsyncContextNotStarted, sa_exc.InvalidRequestError)
+
+
+async def test_starting_a_transaction_twice_raises(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        transaction = await session.begin()
+        with pytest.raises(sa_exc.InvalidRequestError):
+            await transaction
+        # A second transaction while one is in progress, as with a sync Session.
+        with pytest.raises(sa_exc.InvalidRequestError, match="already"):
+            await session.begin()
+        await transaction.commit()
+        with pytest.raises(sa_exc.InvalidRequestError):
+            async with transaction:
+                pass
+        await session.execute(select(User))  # autobegin
+        with pytest.raises(sa_exc.InvalidRequestError, match="already"):
+            async with session.begin():
+                pass
+
+
+# -- async_sessionmaker
+
+
+async def test_sessionmaker_builds_configured_sessions(engine: AsyncEngine) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    session = maker()
+    assert type(session) is AsyncSession
+    assert session.bind is engine
+    assert session.sync_session.expire_on_commit is False
+    assert session.autoflush is False
+    local = maker(autoflush=True)
+    assert local.autoflush is True and local.sync_session.expire_on_commit is False
+    assert maker.class_ is AsyncSession
+    assert maker.kw["expire_on_commit"] is False
+
+
+def test_sessionmaker_merges_local_info_over_its_own() -> None:
+    maker = async_sessionmaker(info={"a": 1, "b": 1})
+    assert maker().info == {"a": 1, "b": 1}
+    assert maker(info={"b": 2, "c": 3}).info == {"a": 1, "b": 2, "c": 3}
+    assert maker.kw["info"] == {"a": 1, "b": 1}
+    first, second = maker(), maker()
+    first.info["mutated"] = True
+    assert "mutated" not in second.info and "mutated" not in maker.kw["info"]
+
+
+def test_sessionmaker_configure_changes_later_sessions(tmp_path: Path) -> None:
+    maker = async_sessionmaker()
+    before = maker()
+    other = sa_async.create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    maker.configure(bind=other, expire_on_commit=False)
+    after = maker()
+    assert before.bind is None
+    assert after.bind is other and after.sync_session.expire_on_commit is False
+
+
+def test_sessionmaker_repr_shows_class_and_settings() -> None:
+    maker = async_sessionmaker(class_=TaggedAsyncSession, expire_on_commit=False)
+    shown = repr(maker)
+    assert shown.startswith("async_sessionmaker(class_='TaggedAsyncSession'")
+    assert "expire_on_commit=False" in shown and "bind=None" in shown
+
+
+async def test_sessionmaker_class_and_sync_session_class(engine: AsyncEngine) -> None:
+    maker = async_sessionmaker(engine, class_=TaggedAsyncSession)
+    session = maker()
+    assert type(session) is TaggedAsyncSession and session.tag == "tagged"
+    routed = async_sessionmaker(engine, sync_session_class=RoutingSession)()
+    assert type(routed) is AsyncSession
+    assert type(routed.sync_session) is RoutingSession
+
+
+async def test_sessionmaker_begin_commits_and_closes(
+    engine: AsyncEngine, maker: Maker, read_back: ReadBack
+) -> None:
+    async with maker.begin() as session:
+        assert isinstance(session, AsyncSession)
+        assert session.in_transaction()
+        ann = User(name="ann")
+        session.add(ann)
+    assert await stored_names(read_back) == ["ann"]
+    assert not session.in_transaction()
+    assert inspect(ann).detached
+    assert checked_out(engine) == 0
+
+
+async def test_sessionmaker_begin_rolls_back_on_error_and_closes(
+    engine: AsyncEngine, maker: Maker, read_back: ReadBack
+) -> None:
+    with pytest.raises(RuntimeError, match="body failed"):
+        async with maker.begin() as session:
+            ann = User(name="ann")
+            session.add(ann)
+            await session.flush()
+            raise RuntimeError("body failed")
+    assert await stored_names(read_back) == []
+    assert inspect(ann).transient  # expunged by the rollback
+    assert checked_out(engine) == 0
+
+
+async def test_sessionmaker_begin_reports_a_failed_commit(
+    engine: AsyncEngine, maker: Maker, read_back: ReadBack
+) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    with pytest.raises(sa_exc.IntegrityError):
+        async with maker.begin() as session:
+            session.add(User(name="new"))
+            session.add(User(id=ann_id, name="duplicate key"))
+    assert await stored_names(read_back) == ["ann"]
+    assert checked_out(engine) == 0
+
+
+# -- async context managers under errors and cancellation
+
+
+async def test_session_context_closes_when_the_body_raises(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    with pytest.raises(ValueError):
+        async with AsyncSession(engine) as session:
+            ann = User(name="ann")
+            session.add(ann)
+            await session.flush()
+            assert checked_out(engine) == 1
+            raise ValueError
+    assert checked_out(engine) == 0
+    assert not inspect(ann).persistent and ann not in session
+    assert await stored_names(read_back) == []
+
+
+async def wait_forever_in_the_bridge(session: AsyncSession, started: asyncio.Event) -> None:
+    def sync_code(sync_session: Session) -> None:
+        started.set()
+        await_(asyncio.sleep(30))
+
+    await session.run_sync(sync_code)
+
+
+async def test_session_context_closes_when_the_task_is_cancelled_during_io(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    started = asyncio.Event()
+
+    async def body() -> None:
+        async with AsyncSession(engine) as session:
+            session.add(User(name="ann"))
+            await session.flush()
+            await wait_forever_in_the_bridge(session, started)
+
+    task = asyncio.ensure_future(body())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checked_out(engine) == 0
+    assert await stored_names(read_back) == []
+
+
+async def test_session_context_cancelled_during_a_postgresql_query(
+    postgresql_engine: AsyncEngine,
+) -> None:
+    engine = postgresql_engine
+
+    async def body() -> None:
+        async with AsyncSession(engine) as session:
+            await session.execute(text("SELECT pg_sleep(30)"))
+
+    task = asyncio.ensure_future(body())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checked_out(engine) == 0
+    async with AsyncSession(engine) as session:
+        assert await session.scalar(text("SELECT 3")) == 3
+
+
+async def test_session_context_finishes_close_when_cancelled_during_it(
+    engine: AsyncEngine,
+) -> None:
+    close_started = asyncio.Event()
+    session = AsyncSession(
+        engine, sync_session_class=SlowCloseSession, info={"close_started": close_started}
+    )
+    ann = User(name="ann")
+
+    async def body() -> None:
+        async with session:
+            session.add(ann)
+            await session.flush()
+
+    task = asyncio.ensure_future(body())
+    await close_started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # close() ran to its end before the cancellation reached the caller.
+    assert checked_out(engine) == 0
+    assert ann not in session
+
+
+async def test_begin_context_rolls_back_when_the_task_is_cancelled(
+    engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    started = asyncio.Event()
+
+    async def body() -> None:
+        async with AsyncSession(engine) as session, session.begin():
+            session.add(User(name="lost"))
+            await session.flush()
+            await wait_forever_in_the_bridge(session, started)
+
+    task = asyncio.ensure_future(body())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checked_out(engine) == 0
+    assert await stored_names(read_back) == []
+
+
+async def test_sessionmaker_begin_rolls_back_and_closes_when_cancelled(
+    engine: AsyncEngine, maker: Maker, read_back: ReadBack
+) -> None:
+    started = asyncio.Event()
+
+    async def body() -> None:
+        async with maker.begin() as session:
+            session.add(User(name="lost"))
+            await session.flush()
+            await wait_forever_in_the_bridge(session, started)
+
+    task = asyncio.ensure_future(body())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checked_out(engine) == 0
+    assert await stored_names(read_back) == []
+
+
+async def test_sessionmaker_begin_completes_a_commit_cancelled_midway(
+    engine: AsyncEngine, maker: Maker, read_back: ReadBack
+) -> None:
+    commit_started = asyncio.Event()
+
+    def slow_before_commit(sync_session: Session) -> None:
+        commit_started.set()
+        await_(asyncio.sleep(0.05))
+
+    async def body() -> None:
+        async with maker.begin() as session:
+            event.listen(session.sync_session, "before_commit", slow_before_commit)
+            session.add(User(name="committed"))
+
+    task = asyncio.ensure_future(body())
+    await commit_started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Neither half-committed nor abandoned: the commit finished, then the task was cancelled.
+    assert await stored_names(read_back) == ["committed"]
+    assert checked_out(engine) == 0
+
+
+# -- AsyncAttrs, async_object_session, async_session, InstanceState.async_session
+
+
+async def test_awaitable_attrs_load_relationships_deferred_and_expired_attributes(
+    maker: Maker,
+) -> None:
+    (ann_id,) = await add_users(maker, "ann")
+    async with maker.begin() as session:
+        session.add_all(
+            [Address(email="1@x", user_id=ann_id), Address(email="2@x", user_id=ann_id)]
+        )
+        (await session.get_one(User, ann_id)).bio = "deferred bio"
+    async with maker() as session:
+        ann = await session.get_one(User, ann_id)
+        with raises_missing_greenlet():
+            _ = ann.addresses
+        addresses = await ann.awaitable_attrs.addresses
+        assert [address.email for address in addresses] == ["1@x", "2@x"]
+        assert ann.addresses is addresses
+        with raises_missing_greenlet():
+            _ = ann.bio
+        assert await ann.awaitable_attrs.bio == "deferred bio"
+    async with maker() as session:
+        address = await session.get_one(Address, addresses[0].id)
+        with raises_missing_greenlet():
+            _ = address.user
+        assert (await address.awaitable_attrs.user).name == "ann"
+        session.expire(address)
+        assert await address.awaitable_attrs.email == "1@x"
+        with pytest.raises(AttributeError):
+            await address.awaitable_attrs.no_such_attribute
+
+
+async def test_awaitable_attrs_work_with_sqlalchemys_session_too(engine: AsyncEngine) -> None:
+    async with sqlalchemy_asyncio.AsyncSession(engine) as theirs:
+        theirs.add(User(name="ann", addresses=[Address(email="a@x")]))
+        await theirs.commit()
+        ann = await theirs.scalar(select(User))
+        assert ann is not None
+        assert [a.email for a in await ann.awaitable_attrs.addresses] == ["a@x"]
+
+
+async def test_async_object_session_and_async_session(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        ann = User(name="ann")
+        assert async_object_session(ann) is None
+        session.add(ann)
+        assert async_object_session(ann) is session
+        assert async_session(session.sync_session) is session
+        assert async_session(Session()) is None
+        session.expunge(ann)
+        assert async_object_session(ann) is None
+
+
+async def test_async_session_forgets_a_collected_session(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine)
+    sync_session = session.sync_session
+    ann = User(name="ann")
+    session.add(ann)
+    del session
+    gc.collect()
+    assert async_session(sync_session) is None
+    assert async_object_session(ann) is None
+
+
+async def test_instance_state_async_session_for_ours_and_sqlalchemys_at_once(
+    engine: AsyncEngine,
+) -> None:
+    ours = AsyncSession(engine)
+    theirs = sqlalchemy_asyncio.AsyncSession(engine)
+    ann, bob, cy = User(name="ann"), User(name="bob"), User(name="cy")
+    ours.add(ann)
+    theirs.add(bob)
+    found: list[object] = [inspect(user).async_session for user in (ann, bob, cy)]
+    assert found == [ours, theirs, None]
+    assert found[0] is ours and found[1] is theirs
+    assert async_object_session(bob) is None
+    assert sqlalchemy_asyncio.async_object_session(ann) is None
+    assert sqlalchemy_asyncio.async_object_session(bob) is theirs
+    await ours.close()
+    await theirs.close()
+
+
+# -- closing every session
+
+
+async def test_close_all_sessions_closes_ours_and_sqlalchemys(
+    engine: AsyncEngine, maker: Maker
+) -> None:
+    await add_users(maker, "ann")
+    ours = AsyncSession(engine)
+    theirs = sqlalchemy_asyncio.AsyncSession(engine)
+    mine = await ours.scalar(select(User))
+    their = await theirs.scalar(select(User))
+    assert checked_out(engine) == 2
+    await close_all_sessions()
+    assert checked_out(engine) == 0
+    assert mine is not None and inspect(mine).detached
+    assert their is not None and inspect(their).detached
+
+
+async def test_close_all_classmethod_is_deprecated_and_closes(
+    engine: AsyncEngine, maker: Maker
+) -> None:
+    await add_users(maker, "ann")
+    session = AsyncSession(engine)
+    ann = await session.scalar(select(User))
+    with pytest.warns(sa_exc.SADeprecationWarning, match="close_all"):
+        closing = AsyncSession.close_all()
+    await closing
+    assert checked_out(engine) == 0
+    assert ann is not None and inspect(ann).detached
