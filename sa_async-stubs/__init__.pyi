@@ -28,6 +28,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.orm import sessionmaker as sessionmaker
 
+from .scoping import (
+    async_scoped_session as async_scoped_session,
+)
+from .scoping import (
+    scoped_session as scoped_session,
+)
 from .session import (
     AsyncAttrs as AsyncAttrs,
 )
@@ -66,9 +72,11 @@ __all__ = [
     "Session",
     "async_engine_from_config",
     "async_object_session",
+    "async_scoped_session",
     "async_session",
     "async_sessionmaker",
     "close_all_sessions",
     "create_async_engine",
+    "scoped_session",
     "sessionmaker",
 ]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from .scoping import async_scoped_session, scoped_session
 from .session import (
     AsyncAttrs,
     AsyncSession,
@@ -43,9 +44,11 @@ __all__ = [
     "Session",
     "async_engine_from_config",
     "async_object_session",
+    "async_scoped_session",
     "async_session",
     "async_sessionmaker",
     "close_all_sessions",
     "create_async_engine",
+    "scoped_session",
     "sessionmaker",
 ]

@@ -1,0 +1,945 @@
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Concatenate, Generic, Literal, Protocol, TypeAlias, overload
+
+from sqlalchemy.engine import (
+    Connection,
+    CursorResult,
+    Engine,
+    Result,
+    Row,
+    RowMapping,
+    ScalarResult,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult, AsyncScalarResult
+from sqlalchemy.inspection import Inspectable
+from sqlalchemy.orm import (
+    Mapper,
+    Query,
+    QueryPropertyDescriptor,
+    Session,
+    SessionTransaction,
+    sessionmaker,
+)
+from sqlalchemy.orm.identity import IdentityMap
+from sqlalchemy.orm.interfaces import ORMOption
+from sqlalchemy.orm.query import RowReturningQuery
+from sqlalchemy.orm.util import AliasedClass, AliasedInsp
+from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, Update
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import SQLCoreOperations
+from sqlalchemy.sql.roles import ColumnsClauseRole, TypedColumnsClauseRole
+from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
+from sqlalchemy.util import IdentitySet
+from typing_extensions import ParamSpec, TypeVar, TypeVarTuple, Unpack, deprecated
+
+from .session import AsyncSession, AsyncSessionTransaction, async_sessionmaker
+
+_T = TypeVar("_T")
+_T0 = TypeVar("_T0")
+_T1 = TypeVar("_T1")
+_T2 = TypeVar("_T2")
+_T3 = TypeVar("_T3")
+_T4 = TypeVar("_T4")
+_T5 = TypeVar("_T5")
+_T6 = TypeVar("_T6")
+_T7 = TypeVar("_T7")
+_O = TypeVar("_O", bound=object)
+_P = ParamSpec("_P")
+_Ts = TypeVarTuple("_Ts")
+_S = TypeVar("_S", bound=Session, default=Session)
+_S2 = TypeVar("_S2", bound=Session)
+# Covariant: an async_scoped_session[MyAsyncSession] is an async_scoped_session of any base of
+# MyAsyncSession, so the members typed from the sync session class (run_sync, sync_session)
+# find it through the session class's bases.
+_AS_co = TypeVar("_AS_co", bound=AsyncSession[Any], default=AsyncSession[Session], covariant=True)
+
+_AsyncBind: TypeAlias = AsyncEngine | AsyncConnection
+_SyncBind: TypeAlias = Engine | Connection
+_BindKey: TypeAlias = type[Any] | Mapper[Any] | TableClause | str
+_EntityKey: TypeAlias = type[_O] | Mapper[_O]
+_EntityType: TypeAlias = type[_O] | AliasedClass[_O] | Mapper[_O] | AliasedInsp[_O]
+_ExecuteParams: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
+_ExecutionOptions: TypeAlias = Mapping[str, Any]
+_BindArguments: TypeAlias = dict[str, Any]
+_InfoType: TypeAlias = dict[Any, Any]
+_IdentityKey: TypeAlias = tuple[type[Any], tuple[Any, ...], Any | None]
+_TypedColumn: TypeAlias = TypedColumnsClauseRole[_T] | SQLCoreOperations[_T] | type[_T]
+
+class _HasClauseElement(Protocol):
+    def __clause_element__(self) -> ColumnsClauseRole: ...
+
+_ColumnsClause: TypeAlias = (
+    TypedColumnsClauseRole[Any]
+    | ColumnsClauseRole
+    | SQLCoreOperations[Any]
+    | Literal["*", 1]
+    | type[Any]
+    | Inspectable[Any]
+    | _HasClauseElement
+)
+
+class ScopeRegistry(Generic[_T]):
+    """Hold one object per scope, created on first use in the scope.
+
+    ``scopefunc()`` names the current scope. A scope key that can be weakly referenced (a task,
+    a thread's scope, a request object) is held weakly: when it is garbage, or when a task or
+    future used as key is done, its object is dropped and closed. Other keys (``None``,
+    numbers, strings) are kept until ``clear()``.
+    """
+
+    createfunc: Callable[[], _T]
+    """The factory called for a scope that has no object yet."""
+    scopefunc: Callable[[], Hashable]
+    """Return the current scope's key."""
+    def __init__(self, createfunc: Callable[[], _T], scopefunc: Callable[[], Hashable]) -> None: ...
+    def __call__(self) -> _T:
+        """Return the current scope's object, creating it if the scope has none."""
+
+    def has(self) -> bool:
+        """Return True when the current scope has an object."""
+
+    def set(self, value: _T) -> None:
+        """Make ``value`` the current scope's object."""
+
+    def clear(self) -> None:
+        """Forget the current scope's object, without closing it."""
+
+    def __len__(self) -> int:
+        """Return the number of objects held, over all scopes."""
+
+class scoped_session(Generic[_S]):
+    """Give each thread (or each scope of ``scopefunc``) its own sync session.
+
+    Call it for the current scope's session, or use it as that session: every ``Session``
+    method and attribute is proxied. A thread's session is closed when the thread exits.
+    Example::
+
+        Session = scoped_session(sessionmaker(engine))
+        Session.add(user)
+        Session.commit()
+        Session.remove()
+    """
+
+    session_factory: sessionmaker[_S]
+    """The sessionmaker that builds each scope's session; call it for a session of your own."""
+    registry: ScopeRegistry[_S]
+    """The sessions of the scopes, keyed by ``scopefunc()``."""
+    def __init__(
+        self, session_factory: sessionmaker[_S], scopefunc: Callable[[], Hashable] | None = None
+    ) -> None:
+        """Create the registry; without ``scopefunc`` the scope is the current thread."""
+
+    def __call__(self, **kw: Any) -> _S:
+        """Return the current scope's session, creating it with ``kw`` if there is none.
+
+        Raises ``InvalidRequestError`` when ``kw`` is given and the scope already has one.
+        """
+
+    def configure(self, **kwargs: Any) -> None:
+        """Change the factory's configuration for the sessions created from now on.
+
+        Warns when sessions already exist: they keep their configuration.
+        """
+
+    def remove(self) -> None:
+        """Close the current scope's session and forget it; the next use creates a new one."""
+
+    def query_property(self, query_cls: type[Query[Any]] | None = None) -> QueryPropertyDescriptor:
+        """Return a class attribute that gives a ``Query`` of its class on the current session.
+
+        Example::
+
+            class User(Base):
+                query = Session.query_property()
+
+            User.query.filter_by(name="ed").all()
+        """
+    # -- the current session's Session members
+    def __contains__(self, instance: object) -> bool:
+        """Return True when ``instance`` belongs to the current session."""
+
+    def __iter__(self) -> Iterator[object]:
+        """Iterate over the instances in the current session."""
+
+    def add(self, instance: object) -> None:
+        """Place ``instance`` in the current session; it is inserted at the next flush."""
+
+    def add_all(self, instances: Iterable[object]) -> None:
+        """Place each of ``instances`` in the current session."""
+
+    def begin(self, nested: bool = False) -> SessionTransaction:
+        """Begin a transaction (a SAVEPOINT if ``nested``) on the current session."""
+
+    def begin_nested(self) -> SessionTransaction:
+        """Begin a SAVEPOINT on the current session."""
+
+    def bind_mapper(self, mapper: _EntityKey[Any], bind: _SyncBind) -> None:
+        """Route the current session's statements for ``mapper`` to ``bind``."""
+
+    def bind_table(self, table: TableClause, bind: _SyncBind) -> None:
+        """Route the current session's statements on ``table`` to ``bind``."""
+
+    def bulk_insert_mappings(
+        self,
+        mapper: _EntityKey[Any],
+        mappings: Iterable[dict[str, Any]],
+        return_defaults: bool = False,
+        render_nulls: bool = False,
+    ) -> None:
+        """Insert rows given as dictionaries for ``mapper`` (legacy bulk API)."""
+
+    def bulk_save_objects(
+        self,
+        objects: Iterable[object],
+        return_defaults: bool = False,
+        update_changed_only: bool = True,
+        preserve_order: bool = True,
+    ) -> None:
+        """Insert or update ``objects`` without the unit of work's bookkeeping (legacy bulk API)."""
+
+    def bulk_update_mappings(
+        self, mapper: _EntityKey[Any], mappings: Iterable[dict[str, Any]]
+    ) -> None:
+        """Update rows given as dictionaries (primary key included) for ``mapper`` (legacy)."""
+
+    def close(self) -> None:
+        """Release the current session's connections and expunge its objects."""
+
+    def commit(self) -> None:
+        """Flush and commit the current session's transaction."""
+
+    def connection(
+        self,
+        bind_arguments: _BindArguments | None = None,
+        execution_options: _ExecutionOptions | None = None,
+    ) -> Connection:
+        """Return the connection of the current session's transaction, beginning one if needed."""
+
+    def delete(self, instance: object) -> None:
+        """Mark ``instance`` for deletion at the current session's next flush."""
+
+    def delete_all(self, instances: Iterable[object]) -> None:
+        """Mark each of ``instances`` for deletion at the next flush."""
+
+    def enable_relationship_loading(self, obj: object) -> None:
+        """Let the relationships of the transient or detached ``obj`` load from the current session."""
+    # Typed statements first: a Result of their row types.
+    @overload
+    def execute(
+        self,
+        statement: TypedReturnsRows[Unpack[_Ts]],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> Result[Unpack[_Ts]]:
+        """Execute a statement on the current session and return its result."""
+
+    @overload
+    def execute(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> Result[Unpack[tuple[Any, ...]]]: ...
+    def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
+        """Mark the attributes of ``instance`` (or only ``attribute_names``) to reload on access."""
+
+    def expire_all(self) -> None:
+        """Mark every instance of the current session to reload on next access."""
+
+    def expunge(self, instance: object) -> None:
+        """Remove ``instance`` from the current session."""
+
+    def expunge_all(self) -> None:
+        """Remove every instance from the current session."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        """Write the current session's pending changes (all, or those of ``objects``)."""
+
+    def get(
+        self,
+        entity: _EntityKey[_O],
+        ident: Any,
+        *,
+        options: Sequence[ORMOption] | None = None,
+        populate_existing: bool | None = None,
+        with_for_update: ForUpdateParameter = None,
+        identity_token: Any | None = None,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> _O | None:
+        """Return the instance of ``entity`` with primary key ``ident``, or None."""
+
+    def get_bind(
+        self,
+        mapper: _EntityKey[Any] | None = None,
+        *,
+        clause: ClauseElement | None = None,
+        bind: _SyncBind | None = None,
+        **kw: Any,
+    ) -> Engine | Connection:
+        """Return the Engine or Connection the current session would use for a statement."""
+
+    def get_nested_transaction(self) -> SessionTransaction | None:
+        """Return the current session's innermost SAVEPOINT transaction, or None."""
+
+    def get_one(
+        self,
+        entity: _EntityKey[_O],
+        ident: Any,
+        *,
+        options: Sequence[ORMOption] | None = None,
+        populate_existing: bool | None = None,
+        with_for_update: ForUpdateParameter = None,
+        identity_token: Any | None = None,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> _O:
+        """Return the instance of ``entity`` with primary key ``ident``; raise ``NoResultFound``."""
+
+    def get_transaction(self) -> SessionTransaction | None:
+        """Return the current session's root transaction, or None."""
+
+    def in_nested_transaction(self) -> bool:
+        """Return True when the current session has a SAVEPOINT in progress."""
+
+    def in_transaction(self) -> bool:
+        """Return True when the current session has a transaction in progress."""
+
+    def invalidate(self) -> None:
+        """Close the current session, discarding its connections instead of pooling them."""
+
+    def is_modified(self, instance: object, include_collections: bool = True) -> bool:
+        """Return True when ``instance`` has net changes to flush."""
+
+    def merge(
+        self, instance: _O, *, load: bool = True, options: Sequence[ORMOption] | None = None
+    ) -> _O:
+        """Copy the state of ``instance`` onto the current session's instance with its key."""
+
+    def merge_all(
+        self,
+        instances: Iterable[_O],
+        *,
+        load: bool = True,
+        options: Sequence[ORMOption] | None = None,
+    ) -> Sequence[_O]:
+        """Merge each of ``instances``; return the persistent instances in the same order."""
+
+    def prepare(self) -> None:
+        """Prepare the current session's two-phase transaction."""
+    # One mapped entity: a Query of it; typed columns: a RowReturningQuery of their types. The
+    # entity overload comes first, as in Session.query, though a class could be both.
+    @overload
+    def query(self, entity: _EntityType[_O], /) -> Query[_O]:  # type: ignore[overload-overlap]
+        """Return a legacy ``Query`` on the current session."""
+
+    @overload
+    def query(self, column: TypedColumnsClauseRole[_T], /) -> RowReturningQuery[_T]: ...
+    @overload
+    def query(
+        self, entity0: _TypedColumn[_T0], entity1: _TypedColumn[_T1], /
+    ) -> RowReturningQuery[_T0, _T1]: ...
+    @overload
+    def query(
+        self, entity0: _TypedColumn[_T0], entity1: _TypedColumn[_T1], entity2: _TypedColumn[_T2], /
+    ) -> RowReturningQuery[_T0, _T1, _T2]: ...
+    @overload
+    def query(
+        self,
+        entity0: _TypedColumn[_T0],
+        entity1: _TypedColumn[_T1],
+        entity2: _TypedColumn[_T2],
+        entity3: _TypedColumn[_T3],
+        /,
+    ) -> RowReturningQuery[_T0, _T1, _T2, _T3]: ...
+    @overload
+    def query(
+        self,
+        entity0: _TypedColumn[_T0],
+        entity1: _TypedColumn[_T1],
+        entity2: _TypedColumn[_T2],
+        entity3: _TypedColumn[_T3],
+        entity4: _TypedColumn[_T4],
+        /,
+    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4]: ...
+    @overload
+    def query(
+        self,
+        entity0: _TypedColumn[_T0],
+        entity1: _TypedColumn[_T1],
+        entity2: _TypedColumn[_T2],
+        entity3: _TypedColumn[_T3],
+        entity4: _TypedColumn[_T4],
+        entity5: _TypedColumn[_T5],
+        /,
+    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+    @overload
+    def query(
+        self,
+        entity0: _TypedColumn[_T0],
+        entity1: _TypedColumn[_T1],
+        entity2: _TypedColumn[_T2],
+        entity3: _TypedColumn[_T3],
+        entity4: _TypedColumn[_T4],
+        entity5: _TypedColumn[_T5],
+        entity6: _TypedColumn[_T6],
+        /,
+    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
+    @overload
+    def query(
+        self,
+        entity0: _TypedColumn[_T0],
+        entity1: _TypedColumn[_T1],
+        entity2: _TypedColumn[_T2],
+        entity3: _TypedColumn[_T3],
+        entity4: _TypedColumn[_T4],
+        entity5: _TypedColumn[_T5],
+        entity6: _TypedColumn[_T6],
+        entity7: _TypedColumn[_T7],
+        /,
+    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
+    @overload
+    def query(self, *entities: _ColumnsClause, **kwargs: Any) -> Query[Any]: ...
+    def refresh(
+        self,
+        instance: object,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdateParameter = None,
+    ) -> None:
+        """Reload the attributes of ``instance`` (or only ``attribute_names``) from the database."""
+
+    def reset(self) -> None:
+        """Close the current session and reset it as if newly created."""
+
+    def rollback(self) -> None:
+        """Roll back the current session's transaction."""
+    # Typed statements first: their first column's type, or None.
+    @overload
+    def scalar(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: Mapping[str, Any] | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> _T | None:
+        """Execute a statement on the current session; return the first column of the first row."""
+
+    @overload
+    def scalar(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> Any: ...
+    # Typed statements first: a ScalarResult of their first column's type.
+    @overload
+    def scalars(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> ScalarResult[_T]:
+        """Execute a statement on the current session; return the first column of each row."""
+
+    @overload
+    def scalars(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> ScalarResult[Any]: ...
+    @property
+    def bind(self) -> _SyncBind | None:
+        """The current session's default Engine or Connection."""
+
+    @bind.setter
+    def bind(self, value: _SyncBind | None) -> None: ...
+    @property
+    def binds(self) -> Mapping[_BindKey, _SyncBind]:
+        """The current session's per-entity binds."""
+
+    @binds.setter
+    def binds(self, value: Mapping[_BindKey, _SyncBind]) -> None: ...
+    @property
+    def dirty(self) -> IdentitySet:
+        """The current session's persistent instances with changed attributes."""
+
+    @property
+    def deleted(self) -> IdentitySet:
+        """The current session's instances marked for deletion."""
+
+    @property
+    def new(self) -> IdentitySet:
+        """The current session's pending instances."""
+
+    @property
+    def identity_map(self) -> IdentityMap:
+        """The current session's identity map."""
+
+    @identity_map.setter
+    def identity_map(self, value: IdentityMap) -> None: ...
+    @property
+    def is_active(self) -> bool:
+        """False only while a failed flush of the current session waits for ``rollback()``."""
+
+    @property
+    def autoflush(self) -> bool:
+        """Whether the current session's queries flush pending changes first."""
+
+    @autoflush.setter
+    def autoflush(self, value: bool) -> None: ...
+    @property
+    def no_autoflush(self) -> AbstractContextManager[_S]:
+        """Return a context manager that turns the current session's autoflush off in its block."""
+
+    @property
+    def info(self) -> _InfoType:
+        """The current session's user dictionary."""
+
+    @property
+    def execution_options(self) -> _ExecutionOptions:
+        """The current session's default execution options."""
+
+    @execution_options.setter
+    def execution_options(self, value: _ExecutionOptions) -> None: ...
+    @classmethod
+    def object_session(cls, instance: object) -> Session | None:
+        """Return the Session that ``instance`` belongs to, or None."""
+
+    @classmethod
+    def identity_key(
+        cls,
+        class_: type[Any] | None = None,
+        ident: Any | tuple[Any, ...] = None,
+        *,
+        instance: Any | None = None,
+        row: Row[Unpack[tuple[Any, ...]]] | RowMapping | None = None,
+        identity_token: Any | None = None,
+    ) -> _IdentityKey:
+        """Return the identity-map key of a class and primary key, an instance, or a row."""
+
+class async_scoped_session(Generic[_AS_co]):
+    """Give each scope of ``scopefunc`` (usually each task) its own async session.
+
+    Call it for the current scope's session, or use it as that session: every ``AsyncSession``
+    member is proxied, the async ones stay awaitable. When a task used as scope is done, its
+    session is closed and forgotten. Example::
+
+        Session = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
+        Session.add(user)
+        await Session.commit()
+        await Session.remove()
+    """
+
+    session_factory: async_sessionmaker[_AS_co]
+    """The sessionmaker that builds each scope's session; call it for a session of your own."""
+    registry: ScopeRegistry[_AS_co]
+    """The sessions of the scopes, keyed by ``scopefunc()``."""
+    def __init__(
+        self, session_factory: async_sessionmaker[_AS_co], scopefunc: Callable[[], Hashable]
+    ) -> None:
+        """Create the registry; ``scopefunc`` returns the current scope's key, e.g.
+        ``asyncio.current_task``."""
+
+    def __call__(self, **kw: Any) -> _AS_co:
+        """Return the current scope's session, creating it with ``kw`` if there is none.
+
+        Raises ``InvalidRequestError`` when ``kw`` is given and the scope already has one.
+        """
+
+    def configure(self, **kwargs: Any) -> None:
+        """Change the factory's configuration for the sessions created from now on.
+
+        Warns when sessions already exist: they keep their configuration.
+        """
+
+    async def remove(self) -> None:
+        """Close the current scope's session and forget it; the next use creates a new one.
+
+        The close completes even if the task is cancelled meanwhile.
+        """
+    # -- the current session's AsyncSession members
+    @property
+    def sync_session(self: async_scoped_session[AsyncSession[_S2]]) -> _S2:
+        """The sync ``Session`` proxied by the current session."""
+
+    @property
+    def bind(self) -> _AsyncBind | None:
+        """The current session's default async bind."""
+
+    @bind.setter
+    def bind(self, value: _AsyncBind | None) -> None: ...
+    @property
+    def binds(self) -> Mapping[_BindKey, _AsyncBind]:
+        """The current session's per-entity async binds (read-only)."""
+
+    def bind_mapper(self, mapper: _EntityKey[Any], bind: _AsyncBind) -> None:
+        """Route the current session's statements for ``mapper`` to ``bind``."""
+
+    def bind_table(self, table: TableClause, bind: _AsyncBind) -> None:
+        """Route the current session's statements on ``table`` to ``bind``."""
+
+    def get_bind(
+        self,
+        mapper: _EntityKey[Any] | None = None,
+        *,
+        clause: ClauseElement | None = None,
+        bind: _SyncBind | None = None,
+        **kw: Any,
+    ) -> Engine | Connection:
+        """Return the sync Engine or Connection the current session would use for a statement."""
+
+    def get_async_bind(
+        self,
+        mapper: _EntityKey[Any] | None = None,
+        clause: ClauseElement | None = None,
+        bind: _AsyncBind | None = None,
+        **kw: Any,
+    ) -> _AsyncBind:
+        """Return the async bind the current session would use for a statement."""
+    # Typed statements first: a Result of their row types.
+    @overload
+    async def execute(
+        self,
+        statement: TypedReturnsRows[Unpack[_Ts]],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> Result[Unpack[_Ts]]:
+        """Execute a statement on the current session and return its buffered result."""
+    # DML without RETURNING (one parameter set at most): a CursorResult, so .rowcount type-checks.
+    @overload
+    async def execute(
+        self,
+        statement: Insert | Update | Delete,
+        params: Mapping[str, Any] | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> Result[Unpack[tuple[Any, ...]]]: ...
+    # Typed statements first: their first column's type, or None.
+    @overload
+    async def scalar(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> _T | None:
+        """Execute a statement on the current session; return the first column of the first row."""
+
+    @overload
+    async def scalar(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> Any: ...
+    # Typed statements first: a ScalarResult of their first column's type.
+    @overload
+    async def scalars(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> ScalarResult[_T]:
+        """Execute a statement on the current session; return the first column of each row."""
+
+    @overload
+    async def scalars(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> ScalarResult[Any]: ...
+    # Typed statements first: an AsyncResult of their row types.
+    @overload
+    async def stream(
+        self,
+        statement: TypedReturnsRows[Unpack[_Ts]],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> AsyncResult[Unpack[_Ts]]:
+        """Execute a statement on a server-side cursor of the current session; return an async result."""
+
+    @overload
+    async def stream(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> AsyncResult[Unpack[tuple[Any, ...]]]: ...
+    # Typed statements first: an AsyncScalarResult of their first column's type.
+    @overload
+    async def stream_scalars(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> AsyncScalarResult[_T]:
+        """Execute a statement on a server-side cursor of the current session; return its first column."""
+
+    @overload
+    async def stream_scalars(
+        self,
+        statement: Executable,
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> AsyncScalarResult[Any]: ...
+    async def get(
+        self,
+        entity: _EntityKey[_O],
+        ident: Any,
+        *,
+        options: Sequence[ORMOption] | None = None,
+        populate_existing: bool | None = None,
+        with_for_update: ForUpdateParameter = None,
+        identity_token: Any | None = None,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> _O | None:
+        """Return the instance of ``entity`` with primary key ``ident``, or None."""
+
+    async def get_one(
+        self,
+        entity: _EntityKey[_O],
+        ident: Any,
+        *,
+        options: Sequence[ORMOption] | None = None,
+        populate_existing: bool | None = None,
+        with_for_update: ForUpdateParameter = None,
+        identity_token: Any | None = None,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> _O:
+        """Return the instance of ``entity`` with primary key ``ident``; raise ``NoResultFound``."""
+
+    async def refresh(
+        self,
+        instance: object,
+        attribute_names: Iterable[str] | None = None,
+        with_for_update: ForUpdateParameter = None,
+    ) -> None:
+        """Reload the attributes of ``instance`` (or only ``attribute_names``) from the database."""
+
+    async def delete(self, instance: object) -> None:
+        """Mark ``instance`` for deletion at the current session's next flush."""
+
+    async def delete_all(self, instances: Iterable[object]) -> None:
+        """Mark each of ``instances`` for deletion at the next flush."""
+
+    async def merge(
+        self, instance: _O, *, load: bool = True, options: Sequence[ORMOption] | None = None
+    ) -> _O:
+        """Copy the state of ``instance`` onto the current session's instance with its key."""
+
+    async def merge_all(
+        self,
+        instances: Iterable[_O],
+        *,
+        load: bool = True,
+        options: Sequence[ORMOption] | None = None,
+    ) -> Sequence[_O]:
+        """Merge each of ``instances``; return the persistent instances in the same order."""
+
+    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+        """Write the current session's pending changes (all, or those of ``objects``)."""
+
+    async def run_sync(
+        self: async_scoped_session[AsyncSession[_S2]],
+        fn: Callable[Concatenate[_S2, _P], _T],
+        *args: _P.args,
+        **kw: _P.kwargs,
+    ) -> _T:
+        """Call ``fn(sync_session, *args, **kw)`` in the greenlet bridge with the current session."""
+
+    async def connection(
+        self,
+        bind_arguments: _BindArguments | None = None,
+        execution_options: _ExecutionOptions | None = None,
+    ) -> AsyncConnection:
+        """Return the AsyncConnection of the current session's transaction, beginning one if needed."""
+    # -- transactions
+    def begin(self) -> AsyncSessionTransaction:
+        """Begin a transaction on the current session: ``async with Session.begin():``."""
+
+    def begin_nested(self) -> AsyncSessionTransaction:
+        """Begin a SAVEPOINT on the current session: ``async with Session.begin_nested():``."""
+
+    def get_transaction(self) -> AsyncSessionTransaction | None:
+        """Return the current session's root transaction, or None."""
+
+    def get_nested_transaction(self) -> AsyncSessionTransaction | None:
+        """Return the current session's innermost SAVEPOINT transaction, or None."""
+
+    def in_transaction(self) -> bool:
+        """Return True when the current session has a transaction in progress."""
+
+    def in_nested_transaction(self) -> bool:
+        """Return True when the current session has a SAVEPOINT in progress."""
+
+    async def commit(self) -> None:
+        """Flush and commit the current session's transaction."""
+
+    async def rollback(self) -> None:
+        """Roll back the current session's transaction."""
+
+    async def close(self) -> None:
+        """Release the current session's connections and expunge its objects; it stays in scope."""
+
+    async def aclose(self) -> None:
+        """Same as ``close()``."""
+
+    async def reset(self) -> None:
+        """Close the current session and reset it as if newly created."""
+
+    async def invalidate(self) -> None:
+        """Close the current session, discarding its connections instead of pooling them."""
+    # -- identity map and unit of work (no IO)
+    def add(self, instance: object) -> None:
+        """Place ``instance`` in the current session; it is inserted at the next flush."""
+
+    def add_all(self, instances: Iterable[object]) -> None:
+        """Place each of ``instances`` in the current session."""
+
+    def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
+        """Mark the attributes of ``instance`` (or only ``attribute_names``) to reload on access."""
+
+    def expire_all(self) -> None:
+        """Mark every instance of the current session to reload on next access."""
+
+    def expunge(self, instance: object) -> None:
+        """Remove ``instance`` from the current session."""
+
+    def expunge_all(self) -> None:
+        """Remove every instance from the current session."""
+
+    def is_modified(self, instance: object, include_collections: bool = True) -> bool:
+        """Return True when ``instance`` has net changes to flush."""
+
+    def __contains__(self, instance: object) -> bool:
+        """Return True when ``instance`` belongs to the current session."""
+
+    def __iter__(self) -> Iterator[object]:
+        """Iterate over the instances in the current session."""
+
+    @property
+    def dirty(self) -> IdentitySet:
+        """The current session's persistent instances with changed attributes."""
+
+    @property
+    def deleted(self) -> IdentitySet:
+        """The current session's instances marked for deletion."""
+
+    @property
+    def new(self) -> IdentitySet:
+        """The current session's pending instances."""
+
+    @property
+    def identity_map(self) -> IdentityMap:
+        """The current session's identity map."""
+
+    @identity_map.setter
+    def identity_map(self, value: IdentityMap) -> None: ...
+    @property
+    def is_active(self) -> bool:
+        """False only while a failed flush of the current session waits for ``rollback()``."""
+
+    @property
+    def autoflush(self) -> bool:
+        """Whether the current session's queries flush pending changes first."""
+
+    @autoflush.setter
+    def autoflush(self, value: bool) -> None: ...
+    @property
+    def no_autoflush(
+        self: async_scoped_session[AsyncSession[_S2]],
+    ) -> AbstractContextManager[_S2]:
+        """Return a context manager that turns the current session's autoflush off in its block."""
+
+    @property
+    def info(self) -> _InfoType:
+        """The current session's user dictionary, shared with its sync session."""
+
+    @property
+    def execution_options(self) -> _ExecutionOptions:
+        """The current session's default execution options."""
+
+    @execution_options.setter
+    def execution_options(self, value: _ExecutionOptions) -> None: ...
+    @classmethod
+    def object_session(cls, instance: object) -> Session | None:
+        """Return the sync Session that ``instance`` belongs to, or None."""
+
+    @classmethod
+    def identity_key(
+        cls,
+        class_: type[Any] | None = None,
+        ident: Any | tuple[Any, ...] = None,
+        *,
+        instance: Any | None = None,
+        row: Row[Unpack[tuple[Any, ...]]] | RowMapping | None = None,
+        identity_token: Any | None = None,
+    ) -> _IdentityKey:
+        """Return the identity-map key of a class and primary key, an instance, or a row."""
+
+    @classmethod
+    @deprecated(
+        "async_scoped_session.close_all() is deprecated; use 'await sa_async.close_all_sessions()'."
+    )
+    def close_all(cls) -> Coroutine[Any, Any, None]:
+        """Close every session in memory (deprecated: use ``close_all_sessions()``)."""
+
+__all__ = ["ScopeRegistry", "async_scoped_session", "scoped_session"]

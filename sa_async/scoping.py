@@ -1,0 +1,588 @@
+"""Scoped sessions: one session per scope (a thread, a task, a request...), used through a registry.
+
+``scoped_session`` (sync sessions, thread-local by default) and ``async_scoped_session`` (async
+sessions, scope given by ``scopefunc``) share one core: ``ScopeRegistry`` stores a session per
+scope key and ``_ScopedSessionBase`` creates, configures and looks up the current one. The members
+that only forward to the current session are declared as data (the tuples below) and built by
+``_install_proxies``; their types and documentation live in ``sa_async-stubs/scoping.pyi``.
+
+Ended scopes (the README repeats this paragraph). Unlike SQLAlchemy's registries, ours never keep
+the session of a scope that has ended. A scope key that can be weakly referenced is held weakly.
+When a task (or future) used as the key is done, as with ``scopefunc=asyncio.current_task``, its
+session leaves the registry in the task's done callback and is closed in a background task on
+the same event loop: the transaction is rolled back and the connection goes back to the pool
+without waiting for the garbage collector; that close cannot be cancelled, so it completes even
+during ``asyncio.run()``'s shutdown. With ``scoped_session``'s default thread-local scope, a
+thread's session leaves the registry and is closed, synchronously and in that thread, when the
+thread exits. Any other weakly referenceable key (a request object, say) has its session closed
+when the key is garbage. Sessions of live scopes (running tasks and threads, keys still
+referenced) are never dropped; keys that cannot be weakly referenced (``None``, numbers,
+strings, e.g. ``threading.get_ident``) keep their session until ``remove()``, as in SQLAlchemy.
+A session handed on to other tasks or threads is still closed when its own scope ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Coroutine, Hashable, Mapping
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.orm import Session, sessionmaker
+
+from .session import (
+    AsyncSession,
+    _run_to_completion,
+    _subscriptable,
+    async_sessionmaker,
+    close_all_sessions,
+)
+
+_T = TypeVar("_T")
+
+_SCOPED_SESSION_METHODS = (
+    "__contains__",
+    "__iter__",
+    "add",
+    "add_all",
+    "begin",
+    "begin_nested",
+    "bind_mapper",
+    "bind_table",
+    "bulk_insert_mappings",
+    "bulk_save_objects",
+    "bulk_update_mappings",
+    "close",
+    "commit",
+    "connection",
+    "delete",
+    "delete_all",
+    "enable_relationship_loading",
+    "execute",
+    "expire",
+    "expire_all",
+    "expunge",
+    "expunge_all",
+    "flush",
+    "get",
+    "get_bind",
+    "get_nested_transaction",
+    "get_one",
+    "get_transaction",
+    "in_nested_transaction",
+    "in_transaction",
+    "invalidate",
+    "is_modified",
+    "merge",
+    "merge_all",
+    "prepare",
+    "query",
+    "refresh",
+    "reset",
+    "rollback",
+    "scalar",
+    "scalars",
+)
+_SCOPED_SESSION_READ_ONLY = ("dirty", "deleted", "new", "is_active", "no_autoflush", "info")
+_SCOPED_SESSION_SETTABLE = ("bind", "binds", "identity_map", "autoflush", "execution_options")
+_SCOPED_SESSION_CLASSMETHODS = ("object_session", "identity_key")
+
+# Forwarded as they are: these return no awaitable, or return one without doing any work first.
+_ASYNC_SCOPED_METHODS = (
+    "__contains__",
+    "__iter__",
+    "add",
+    "add_all",
+    "begin",
+    "begin_nested",
+    "bind_mapper",
+    "bind_table",
+    "expire",
+    "expire_all",
+    "expunge",
+    "expunge_all",
+    "get_async_bind",
+    "get_bind",
+    "get_nested_transaction",
+    "get_transaction",
+    "in_nested_transaction",
+    "in_transaction",
+    "is_modified",
+)
+# Awaited: the current session is looked up when the coroutine starts, as in SQLAlchemy.
+_ASYNC_SCOPED_COROUTINES = (
+    "aclose",
+    "close",
+    "commit",
+    "connection",
+    "delete",
+    "delete_all",
+    "execute",
+    "flush",
+    "get",
+    "get_one",
+    "invalidate",
+    "merge",
+    "merge_all",
+    "refresh",
+    "reset",
+    "rollback",
+    "run_sync",
+    "scalar",
+    "scalars",
+    "stream",
+    "stream_scalars",
+)
+_ASYNC_SCOPED_READ_ONLY = (
+    "binds",
+    "dirty",
+    "deleted",
+    "new",
+    "is_active",
+    "no_autoflush",
+    "info",
+    "sync_session",
+)
+_ASYNC_SCOPED_SETTABLE = ("bind", "identity_map", "autoflush", "execution_options")
+_ASYNC_SCOPED_CLASSMETHODS = ("object_session", "identity_key")
+
+_ASYNC_SESSION_CLASSES = (AsyncSession, sqlalchemy_asyncio.AsyncSession)
+_ASYNC_SESSIONMAKER_CLASSES = (async_sessionmaker, sqlalchemy_asyncio.async_sessionmaker)
+
+# Close tasks of ended scopes, kept here while they run: the event loop holds tasks weakly.
+_background_closes: set[asyncio.Task[Any]] = set()
+
+
+class _ThreadScope:
+    """The scope key of one thread: held only by the thread's locals, so it dies with the thread."""
+
+    __slots__ = ("__weakref__",)
+
+
+_thread_scopes = threading.local()
+
+
+def _current_thread_scope() -> _ThreadScope:
+    """Return the current thread's scope key: ``scoped_session``'s default ``scopefunc``."""
+    try:
+        scope: _ThreadScope = _thread_scopes.scope
+    except AttributeError:
+        scope = _thread_scopes.scope = _ThreadScope()
+    return scope
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _weak_key(key: object) -> weakref.ref[Any] | None:
+    try:
+        return weakref.ref(key)
+    except TypeError:
+        return None
+
+
+class _Entry(Generic[_T]):
+    """A session held for a weakly referenced scope key."""
+
+    __slots__ = ("loop", "on_done", "value")
+
+    def __init__(self, value: _T, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.value = value
+        # The loop to close an async session on once its scope has ended.
+        self.loop = loop
+        self.on_done: Callable[[Any], None] | None = None
+
+
+class ScopeRegistry(Generic[_T]):
+    """One object per scope, created by ``createfunc`` on first use in the scope."""
+
+    __class_getitem__ = _subscriptable
+
+    def __init__(self, createfunc: Callable[[], _T], scopefunc: Callable[[], Hashable]) -> None:
+        self.createfunc = createfunc
+        self.scopefunc = scopefunc
+        # Keys such as tasks and thread scopes, held weakly (compared as the keys themselves).
+        self._by_weak_key: dict[weakref.ref[Any], _Entry[_T]] = {}
+        # Keys that cannot be weakly referenced, held until clear().
+        self._by_key: dict[Hashable, _T] = {}
+        # Callbacks hold the registry weakly: an abandoned registry must not outlive its keys.
+        self._self_ref = weakref.ref(self)
+
+    def __call__(self) -> _T:
+        key = self.scopefunc()
+        weak_key = _weak_key(key)
+        if weak_key is None:
+            try:
+                return self._by_key[key]
+            except KeyError:
+                value = self._by_key[key] = self.createfunc()
+                return value
+        entry = self._by_weak_key.get(weak_key)
+        if entry is not None:
+            return entry.value
+        value = self.createfunc()
+        self._store(key, value)
+        return value
+
+    def has(self) -> bool:
+        key = self.scopefunc()
+        weak_key = _weak_key(key)
+        if weak_key is None:
+            return key in self._by_key
+        return weak_key in self._by_weak_key
+
+    def set(self, value: _T) -> None:
+        key = self.scopefunc()
+        if _weak_key(key) is None:
+            self._by_key[key] = value
+        else:
+            self._forget(key)
+            self._store(key, value)
+
+    def clear(self) -> None:
+        key = self.scopefunc()
+        if _weak_key(key) is None:
+            self._by_key.pop(key, None)
+        else:
+            self._forget(key)
+
+    def __len__(self) -> int:
+        return len(self._by_weak_key) + len(self._by_key)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {len(self)} object(s) at {id(self):#x}>"
+
+    def _store(self, key: Any, value: _T) -> None:
+        weak_key = weakref.ref(key, partial(_scope_key_collected, self._self_ref))
+        entry = _Entry(value, _running_loop())
+        if isinstance(key, asyncio.Future):
+            entry.on_done = partial(_scope_future_done, self._self_ref, weak_key)
+            key.add_done_callback(entry.on_done)
+        self._by_weak_key[weak_key] = entry
+
+    def _forget(self, key: Any) -> None:
+        entry = self._by_weak_key.pop(weakref.ref(key), None)
+        if entry is not None and entry.on_done is not None:
+            key.remove_done_callback(entry.on_done)
+
+    def _end_scope(self, weak_key: weakref.ref[Any]) -> None:
+        entry = self._by_weak_key.pop(weak_key, None)
+        if entry is not None:
+            _close_ended(entry.value, entry.loop)
+
+
+def _scope_key_collected(
+    registry_ref: weakref.ref[ScopeRegistry[Any]],
+    weak_key: weakref.ref[Any],
+    is_finalizing: Callable[[], bool] = sys.is_finalizing,
+) -> None:
+    # At interpreter exit the main thread's scope dies too; nothing is left to close sessions on.
+    if is_finalizing():
+        return
+    registry = registry_ref()
+    if registry is not None:
+        registry._end_scope(weak_key)
+
+
+def _scope_future_done(
+    registry_ref: weakref.ref[ScopeRegistry[Any]], weak_key: weakref.ref[Any], future: Any
+) -> None:
+    registry = registry_ref()
+    if registry is not None:
+        registry._end_scope(weak_key)
+
+
+def _close_ended(session: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+    """Close the session of an ended scope: a sync one now, an async one in a task on ``loop``."""
+    if not inspect.iscoroutinefunction(session.close):
+        session.close()
+        return
+    loop = loop or _running_loop()
+    if loop is None or loop.is_closed():
+        # No loop can run the close: the pool's own clean-up gets the connection back.
+        return
+    if _running_loop() is loop:
+        _start_close(session, loop)
+    else:
+        try:
+            loop.call_soon_threadsafe(_start_close, session, loop)
+        except RuntimeError:
+            pass  # the loop closed meanwhile
+
+
+class _CloseTask(asyncio.Task[None]):
+    """Closes the session of an ended scope, and refuses to be cancelled: asyncio.run() cancels
+    every task left at its end, and a close cancelled before it starts would leave the
+    connection checked out."""
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        return False
+
+
+def _start_close(session: Any, loop: asyncio.AbstractEventLoop) -> None:
+    task = _CloseTask(
+        _close_in_background(session),
+        loop=loop,
+        name="sa_async: close the session of an ended scope",
+    )
+    _background_closes.add(task)
+    task.add_done_callback(_background_closes.discard)
+
+
+async def _close_in_background(session: Any) -> None:
+    try:
+        await session.close()
+    except Exception as error:
+        asyncio.get_running_loop().call_exception_handler(
+            {
+                "message": f"sa_async could not close {session!r} after its scope ended",
+                "exception": error,
+            }
+        )
+
+
+class _ScopedSessionBase:
+    """The core of both scoped registries: one session per scope, reached through the registry."""
+
+    session_factory: Any
+    registry: ScopeRegistry[Any]
+
+    __class_getitem__ = _subscriptable
+
+    def __init__(self, session_factory: Any, scopefunc: Callable[[], Hashable]) -> None:
+        if not callable(scopefunc):
+            raise TypeError(
+                f"scopefunc must be a callable returning the current scope's key (e.g. "
+                f"asyncio.current_task), got {scopefunc!r}"
+            )
+        self.session_factory = session_factory
+        self.registry = ScopeRegistry(session_factory, scopefunc)
+
+    def __call__(self, **kw: Any) -> Any:
+        if not kw:
+            return self.registry()
+        if self.registry.has():
+            # The first sentence is SQLAlchemy's wording, kept for code that matches on it.
+            raise sa_exc.InvalidRequestError(
+                "Scoped session is already present; no new arguments may be specified. Call "
+                "remove() first to start a new session in this scope with other arguments."
+            )
+        session = self.session_factory(**kw)
+        self.registry.set(session)
+        return session
+
+    def configure(self, **kw: Any) -> None:
+        if len(self.registry):
+            # Warned by hand with a positional category, for SQLAlchemy's test helpers; the first
+            # sentence is SQLAlchemy's wording.
+            warnings.warn(
+                "At least one scoped session is already present. configure() affects only the "
+                "sessions created from now on; call remove() in a scope to replace its session.",
+                sa_exc.SAWarning,
+                stacklevel=2,
+            )
+        self.session_factory.configure(**kw)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} of {self.session_factory!r}, "
+            f"{len(self.registry)} session(s) at {id(self):#x}>"
+        )
+
+
+class _QueryProperty:
+    """``query_property()``: ``MyClass.query`` is a Query for MyClass on the current session."""
+
+    __slots__ = ("query_cls", "registry")
+
+    def __init__(self, registry: ScopeRegistry[Any], query_cls: Any) -> None:
+        self.registry = registry
+        self.query_cls = query_cls
+
+    def __get__(self, instance: object, owner: type[Any]) -> Any:
+        session = self.registry()
+        if self.query_cls is not None:
+            return self.query_cls(owner, session=session)
+        return session.query(owner)
+
+
+def _warn_async_in_scoped_session(factory: object, stacklevel: int) -> None:
+    warnings.warn(
+        f"scoped_session is the registry of sync sessions, and {factory!r} builds asyncio "
+        "sessions: use sa_async.async_scoped_session(session_factory, "
+        "scopefunc=asyncio.current_task) instead.",
+        sa_exc.SADeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+class scoped_session(_ScopedSessionBase):
+    """A registry of sync sessions, one per thread unless ``scopefunc`` says otherwise."""
+
+    def __init__(
+        self, session_factory: Any, scopefunc: Callable[[], Hashable] | None = None
+    ) -> None:
+        super().__init__(session_factory, _current_thread_scope if scopefunc is None else scopefunc)
+        self._warned_async = isinstance(session_factory, _ASYNC_SESSIONMAKER_CLASSES) or (
+            isinstance(session_factory, sessionmaker)
+            and issubclass(session_factory.class_, _ASYNC_SESSION_CLASSES)
+        )
+        if self._warned_async:
+            _warn_async_in_scoped_session(session_factory, stacklevel=2)
+
+    def __call__(self, **kw: Any) -> Any:
+        session = super().__call__(**kw)
+        if not self._warned_async and isinstance(session, _ASYNC_SESSION_CLASSES):
+            _warn_async_in_scoped_session(self.session_factory, stacklevel=2)
+        return session
+
+    def remove(self) -> None:
+        try:
+            if self.registry.has():
+                self.registry().close()
+        finally:
+            self.registry.clear()
+
+    def query_property(self, query_cls: Any = None) -> _QueryProperty:
+        return _QueryProperty(self.registry, query_cls)
+
+
+class async_scoped_session(_ScopedSessionBase):
+    """A registry of async sessions, one per scope as returned by ``scopefunc``."""
+
+    def __init__(self, session_factory: Any, scopefunc: Callable[[], Hashable]) -> None:
+        super().__init__(session_factory, scopefunc)
+
+    async def remove(self) -> None:
+        try:
+            if self.registry.has():
+                await _run_to_completion(self.registry().close())
+        finally:
+            self.registry.clear()
+
+    @classmethod
+    def close_all(cls) -> Coroutine[Any, Any, None]:
+        warnings.warn(
+            "The async_scoped_session.close_all() method is deprecated and will be removed in a "
+            "future release. Use 'await sa_async.close_all_sessions()' instead.",
+            sa_exc.SADeprecationWarning,
+            stacklevel=2,
+        )
+        return close_all_sessions()
+
+
+def _keyword_defaults(function: Callable[..., Any]) -> Mapping[str, Any]:
+    """The keyword-only parameters of ``function`` that have defaults, with those defaults."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty
+    }
+
+
+# SQLAlchemy's proxies pass the keyword-only defaults of the session's signature explicitly
+# (private ones included); forwarding them too gives a session subclass the very same call.
+
+
+def _forward_method(name: str, keyword_defaults: Mapping[str, Any]) -> Callable[..., Any]:
+    def forward(self: _ScopedSessionBase, *args: Any, **kw: Any) -> Any:
+        return getattr(self.registry(), name)(*args, **{**keyword_defaults, **kw})
+
+    return forward
+
+
+def _forward_coroutine(name: str, keyword_defaults: Mapping[str, Any]) -> Callable[..., Any]:
+    async def forward(self: _ScopedSessionBase, *args: Any, **kw: Any) -> Any:
+        return await getattr(self.registry(), name)(*args, **{**keyword_defaults, **kw})
+
+    return forward
+
+
+def _forward_property(name: str, settable: bool) -> property:
+    def fget(self: _ScopedSessionBase) -> Any:
+        return getattr(self.registry(), name)
+
+    def fset(self: _ScopedSessionBase, value: Any) -> None:
+        setattr(self.registry(), name, value)
+
+    return property(
+        fget, fset if settable else None, doc=f"The current scope's session's ``{name}``."
+    )
+
+
+def _forward_classmethod(session_class: type[Any], name: str) -> Callable[..., Any]:
+    def forward(cls: type[Any], *args: Any, **kw: Any) -> Any:
+        return getattr(session_class, name)(*args, **kw)
+
+    return forward
+
+
+def _install_proxies(
+    cls: type[_ScopedSessionBase],
+    session_class: type[Any],
+    *,
+    methods: tuple[str, ...],
+    coroutines: tuple[str, ...] = (),
+    read_only: tuple[str, ...],
+    settable: tuple[str, ...],
+    classmethods: tuple[str, ...],
+) -> None:
+    """Build the members of ``cls`` that forward to the current session, from the name lists."""
+
+    def finish(function: Callable[..., Any], name: str, signature_of: Any) -> Callable[..., Any]:
+        function.__name__ = name
+        function.__qualname__ = f"{cls.__name__}.{name}"
+        function.__doc__ = f"Call ``{session_class.__name__}.{name}`` on the current session."
+        function.__signature__ = inspect.signature(signature_of)  # type: ignore[attr-defined]
+        return function
+
+    for name in methods:
+        target = getattr(session_class, name)
+        forward = _forward_method(name, _keyword_defaults(target))
+        setattr(cls, name, finish(forward, name, target))
+    for name in coroutines:
+        target = getattr(session_class, name)
+        forward = _forward_coroutine(name, _keyword_defaults(target))
+        setattr(cls, name, finish(forward, name, target))
+    for name in read_only:
+        setattr(cls, name, _forward_property(name, settable=False))
+    for name in settable:
+        setattr(cls, name, _forward_property(name, settable=True))
+    for name in classmethods:
+        # The signature of the function under the classmethod, ``cls`` included.
+        target = inspect.getattr_static(session_class, name).__func__
+        setattr(
+            cls, name, classmethod(finish(_forward_classmethod(session_class, name), name, target))
+        )
+
+
+_install_proxies(
+    scoped_session,
+    Session,
+    methods=_SCOPED_SESSION_METHODS,
+    read_only=_SCOPED_SESSION_READ_ONLY,
+    settable=_SCOPED_SESSION_SETTABLE,
+    classmethods=_SCOPED_SESSION_CLASSMETHODS,
+)
+_install_proxies(
+    async_scoped_session,
+    AsyncSession,
+    methods=_ASYNC_SCOPED_METHODS,
+    coroutines=_ASYNC_SCOPED_COROUTINES,
+    read_only=_ASYNC_SCOPED_READ_ONLY,
+    settable=_ASYNC_SCOPED_SETTABLE,
+    classmethods=_ASYNC_SCOPED_CLASSMETHODS,
+)
+
+__all__ = ["ScopeRegistry", "async_scoped_session", "scoped_session"]
