@@ -23,7 +23,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from sqlalchemy import make_url, text
+
 import sa_async
+from sa_async import create_async_engine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = REPO_ROOT / ".cache" / "sqlalchemy-suite"
@@ -163,8 +166,10 @@ def session_layer_names() -> frozenset[str]:
     return frozenset(name for name in SESSION_LAYER_NAMES if hasattr(sa_async, name))
 
 
-def point_imports_at_sa_async(source: str, names: Collection[str]) -> str:
-    """Rewrite the module-level ``from sqlalchemy.ext.asyncio import ...`` of ``names``.
+def point_imports_at_sa_async(
+    source: str, names: Collection[str], module: str = "sqlalchemy.ext.asyncio"
+) -> str:
+    """Rewrite the module-level ``from <module> import ...`` of ``names``.
 
     Those names are imported from ``sa_async`` instead; the others keep their import. Raises
     ValueError when the module imports none of them, or imports one in another form (nested, from
@@ -177,9 +182,7 @@ def point_imports_at_sa_async(source: str, names: Collection[str]) -> str:
     statements = [
         node
         for node in ast.parse(source).body
-        if isinstance(node, ast.ImportFrom)
-        and node.module == "sqlalchemy.ext.asyncio"
-        and node.level == 0
+        if isinstance(node, ast.ImportFrom) and node.module == module and node.level == 0
     ]
     for statement in reversed(statements):
         moved = [alias for alias in statement.names if alias.name in names]
@@ -189,21 +192,20 @@ def point_imports_at_sa_async(source: str, names: Collection[str]) -> str:
         kept = [alias for alias in statement.names if alias.name not in names]
         replacement = [f"from sa_async import {_alias_list(moved)}\n"]
         if kept:
-            replacement.insert(0, f"from sqlalchemy.ext.asyncio import {_alias_list(kept)}\n")
+            replacement.insert(0, f"from {module} import {_alias_list(kept)}\n")
         assert statement.end_lineno is not None
         lines[statement.lineno - 1 : statement.end_lineno] = replacement
     pointed = "".join(lines)
     left_behind = sorted(
         alias.name
         for node in ast.walk(ast.parse(pointed))
-        if isinstance(node, ast.ImportFrom)
-        and (node.module or "").startswith("sqlalchemy.ext.asyncio")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(module)
         for alias in node.names
         if alias.name in names
     )
     if not pointed_any or left_behind:
         raise ValueError(
-            "the module imports none of the session-layer names from sqlalchemy.ext.asyncio, "
+            f"the module imports none of {sorted(names)} from {module}, "
             f"or imports {left_behind} in a form not rewritten; update tests/sqlalchemy_suite.py "
             "for the new upstream layout"
         )
@@ -373,3 +375,26 @@ def summary(comparison: Comparison, version: str, seconds: float) -> str:
         lines.append(f"    excluded {pattern}: {reasons[pattern]}")
         lines.append(f"      on sa_async: {outcomes or 'matches no test'}")
     return "\n".join(lines)
+
+
+PG_SCHEMAS = ("test_schema", "test_schema_2")
+
+
+async def create_pg_database(server_url: str, database: str) -> str:
+    """(Re)create ``database`` with the schemas SQLAlchemy's tests expect; return its URL."""
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+            await connection.execute(text(f'CREATE DATABASE "{database}"'))
+    finally:
+        await admin.dispose()
+    url = make_url(server_url).set(database=database).render_as_string(hide_password=False)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for schema in PG_SCHEMAS:
+                await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        await engine.dispose()
+    return url

@@ -8,7 +8,6 @@ sa_async. The sdist, the runner and the asyncio-module pointing are ``tests/sqla
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import os
 import time
@@ -20,7 +19,6 @@ import sqlalchemy
 
 from tests import sqlalchemy_suite as suite
 from tests.conftest import IN_CI
-from tests.test_sqlalchemy_suite import create_pg_database
 
 # Each upstream module and the name of its copy pointed at sa_async.
 SCOPING_MODULES: Mapping[PurePosixPath, PurePosixPath] = {
@@ -33,40 +31,11 @@ SCOPING_MODULES: Mapping[PurePosixPath, PurePosixPath] = {
 PG_DATABASES = {"original": "test_scoping", "pointed": "test_scoping_sa_async"}
 
 
-def point_scoped_session_at_sa_async(source: str) -> str:
-    """Import ``scoped_session`` from sa_async instead of ``sqlalchemy.orm``.
-
-    Raises ValueError unless the module imports it alone on a line of its own, as upstream does,
-    so that a changed upstream module is noticed rather than silently run against SQLAlchemy.
-    """
-    lines = source.splitlines(keepends=True)
-    statements = [
-        node
-        for node in ast.parse(source).body
-        if isinstance(node, ast.ImportFrom)
-        and node.module == "sqlalchemy.orm"
-        and any(alias.name == "scoped_session" for alias in node.names)
-    ]
-    if len(statements) != 1 or [alias.name for alias in statements[0].names] != ["scoped_session"]:
-        raise ValueError(
-            "expected one 'from sqlalchemy.orm import scoped_session' line; update "
-            "tests/test_sqlalchemy_scoping_suite.py for the new upstream layout"
-        )
-    (statement,) = statements
-    assert statement.end_lineno is not None
-    alias = statement.names[0].asname
-    renamed = f" as {alias}" if alias else ""
-    lines[statement.lineno - 1 : statement.end_lineno] = [
-        f"from sa_async import scoped_session{renamed}\n"
-    ]
-    return "".join(lines)
-
-
 def write_pointed_modules(tree: Path) -> None:
     for module, pointed in SCOPING_MODULES.items():
         source = (tree / module).read_text(encoding="utf-8")
         if "orm" in module.parts:
-            text = point_scoped_session_at_sa_async(source)
+            text = suite.point_imports_at_sa_async(source, {"scoped_session"}, "sqlalchemy.orm")
         else:
             text = suite.point_imports_at_sa_async(source, suite.session_layer_names())
         staged = tree / pointed.with_name(f".{pointed.name}.{os.getpid()}")
@@ -113,7 +82,8 @@ async def test_sqlalchemy_scoping_suites_pass_on_sa_async(
     else:
         server_url: str = request.getfixturevalue("postgres_url")
         dburis = {
-            run: await create_pg_database(server_url, name) for run, name in PG_DATABASES.items()
+            run: await suite.create_pg_database(server_url, name)
+            for run, name in PG_DATABASES.items()
         }
 
     started = time.monotonic()
@@ -157,13 +127,9 @@ def test_pointing_moves_scoped_session_only() -> None:
         "from sqlalchemy.orm import scoped_session\n"
         "from sqlalchemy.orm import Session\n"
     )
-    assert point_scoped_session_at_sa_async(source) == (
+    pointed = suite.point_imports_at_sa_async(source, {"scoped_session"}, "sqlalchemy.orm")
+    assert pointed == (
         "from sqlalchemy.orm import relationship\n"
         "from sa_async import scoped_session\n"
         "from sqlalchemy.orm import Session\n"
     )
-
-
-def test_pointing_refuses_an_unexpected_import_layout() -> None:
-    with pytest.raises(ValueError, match=r"from sqlalchemy\.orm import scoped_session"):
-        point_scoped_session_at_sa_async("from sqlalchemy.orm import Session, scoped_session\n")

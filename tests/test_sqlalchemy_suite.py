@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 
-from sa_async import create_async_engine
 from tests import sqlalchemy_suite as suite
 from tests.conftest import IN_CI
 
 # The two runs of a database use two databases of the PostgreSQL server, so they can run at once.
 PG_DATABASES = {"original": "test", "pointed": "test_sa_async"}
-PG_SCHEMAS = ("test_schema", "test_schema_2")
 
 
 @pytest.fixture(scope="session")
@@ -33,26 +31,6 @@ def suite_tree() -> Path:
         if IN_CI:
             pytest.fail(f"SQLAlchemy's test suite is required in CI: {error}")
         pytest.skip(f"SQLAlchemy's test suite is not available: {error}")
-
-
-async def create_pg_database(server_url: str, database: str) -> str:
-    """(Re)create ``database`` with the schemas SQLAlchemy's tests expect; return its URL."""
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
-            await connection.execute(text(f'CREATE DATABASE "{database}"'))
-    finally:
-        await admin.dispose()
-    url = make_url(server_url).set(database=database).render_as_string(hide_password=False)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as connection:
-            for schema in PG_SCHEMAS:
-                await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    finally:
-        await engine.dispose()
-    return url
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -69,7 +47,8 @@ async def test_sqlalchemy_suite_passes_on_sa_async(
     else:
         server_url: str = request.getfixturevalue("postgres_url")
         dburis = {
-            run: await create_pg_database(server_url, name) for run, name in PG_DATABASES.items()
+            run: await suite.create_pg_database(server_url, name)
+            for run, name in PG_DATABASES.items()
         }
     (tmp_path / "original").mkdir()
     (tmp_path / "pointed").mkdir()
@@ -119,7 +98,7 @@ def test_pointing_moves_only_the_session_layer() -> None:
 
 
 def test_pointing_refuses_a_module_without_session_layer_imports() -> None:
-    with pytest.raises(ValueError, match="none of the session-layer names"):
+    with pytest.raises(ValueError, match="imports none of"):
         suite.point_imports_at_sa_async("from sqlalchemy import select\n", {"AsyncSession"})
 
 
