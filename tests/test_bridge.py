@@ -8,7 +8,7 @@ import inspect
 from typing import Any
 
 import pytest
-from greenlet import greenlet  # type: ignore[import-untyped]
+from greenlet import getcurrent, greenlet  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select, text
 from sqlalchemy.util import await_
@@ -211,3 +211,42 @@ async def test_database_errors_are_catchable_inside_the_bridge(engine: AsyncEngi
     # sqlite reports OperationalError, PostgreSQL ProgrammingError: both DBAPIError subclasses.
     assert isinstance(error, (sa_exc.OperationalError, sa_exc.ProgrammingError))
     assert answer == 42
+
+
+async def test_worker_greenlets_are_reused_across_calls() -> None:
+    # The fast path: a finished worker serves the next call instead of a new greenlet.
+    first = await run_in_bridge(getcurrent)
+    second = await run_in_bridge(getcurrent)
+    assert first is second
+
+
+async def test_a_reused_worker_sees_the_context_of_its_new_caller() -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+
+    async def handle(name: str) -> str:
+        request_id.set(name)
+        return await run_in_bridge(request_id.get)
+
+    assert await asyncio.create_task(handle("first")) == "first"
+    assert await asyncio.create_task(handle("second")) == "second"
+    with pytest.raises(LookupError):
+        await run_in_bridge(request_id.get)
+
+
+async def test_concurrent_calls_each_get_their_own_worker() -> None:
+    def which_worker() -> object:
+        # Suspended in IO, so the other call starts while this one still holds its worker.
+        await_(asyncio.sleep(0.01))
+        return getcurrent()
+
+    first, second = await asyncio.gather(run_in_bridge(which_worker), run_in_bridge(which_worker))
+    assert first is not second
+
+
+async def test_a_worker_whose_job_failed_serves_the_next_call() -> None:
+    def fail() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        await run_in_bridge(fail)
+    assert await run_in_bridge(lambda: 42) == 42
