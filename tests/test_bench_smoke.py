@@ -1,0 +1,105 @@
+"""The benchmarks in bench/ still run and report every row. Speed is never asserted here."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import memory
+from bench._operations import OPERATION_KEYS, OPERATIONS
+from bench._report import write_chart
+from bench.runtime import IMPLEMENTATIONS
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, Path]:
+    """One ``--quick`` run of bench.runtime on sqlite-noio: its results, stdout and output path."""
+    output = tmp_path_factory.mktemp("bench") / "runtime.json"
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.runtime",
+            "--quick",
+            "--databases",
+            "sqlite-noio",
+            "--no-chart",
+            "--output",
+            str(output),
+        ],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+    results: dict[str, Any] = json.loads(output.read_text())
+    return results, finished.stdout, output
+
+
+def test_runtime_quick_run_measures_every_operation_on_every_implementation(
+    quick_run: tuple[dict[str, Any], str, Path],
+) -> None:
+    results, _, _ = quick_run
+    rows = results["databases"]["sqlite-noio"]["operations"]
+    assert [row["key"] for row in rows] == list(OPERATION_KEYS)
+    for row in rows:
+        for name in IMPLEMENTATIONS:
+            assert len(row["samples"]["cpu_ns"][name]) == results["rounds"]
+            assert len(row["samples"]["wall_ns"][name]) == results["rounds"]
+        for quartiles in row["ratios"].values():
+            assert all(math.isfinite(value) for value in quartiles.values()), row["key"]
+        assert row["targets"], row["key"]
+
+
+def test_runtime_quick_run_prints_and_writes_the_table(
+    quick_run: tuple[dict[str, Any], str, Path],
+) -> None:
+    _, stdout, output = quick_run
+    table = output.with_suffix(".md").read_text()
+    assert table in stdout
+    for operation in OPERATIONS:
+        assert f"| {operation.label} |" in table
+
+
+def test_runtime_chart_is_drawn_from_the_results(
+    quick_run: tuple[dict[str, Any], str, Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib", reason="matplotlib comes with the 'bench' extra")
+    results, _, _ = quick_run
+    chart = tmp_path / "runtime.png"
+    write_chart(results, chart)
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "implementation"),
+    [(scenario, name) for scenario, names in memory.SCENARIOS.items() for name in names],
+)
+def test_memory_scenario_runs(scenario: str, implementation: str) -> None:
+    found = memory.child(scenario, implementation, count=20, traced=False)
+    assert set(found) >= {"peak_rss_bytes", "rss_growth_bytes"}
+    if scenario == "scoped":
+        assert found.get("sessions_left_in_registry", 0) == 0
+
+
+def test_memory_child_process_reports_traced_figures() -> None:
+    command = ["-m", "bench.memory", "--child", "sessions", "sa_async", "--count", "20", "--traced"]
+    finished = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    found = json.loads(finished.stdout)
+    assert set(found) == {"traced_peak_bytes", "retained_bytes"}
