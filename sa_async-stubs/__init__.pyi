@@ -28,6 +28,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.orm import sessionmaker as sessionmaker
 
+from .protocols import (
+    AsyncSessionProtocol as AsyncSessionProtocol,
+)
+from .protocols import (
+    SyncSessionProtocol as SyncSessionProtocol,
+)
 from .scoping import (
     async_scoped_session as async_scoped_session,
 )
@@ -66,10 +72,12 @@ __all__ = [
     "AsyncResult",
     "AsyncScalarResult",
     "AsyncSession",
+    "AsyncSessionProtocol",
     "AsyncSessionTransaction",
     "AsyncTransaction",
     "AsyncTupleResult",
     "Session",
+    "SyncSessionProtocol",
     "async_engine_from_config",
     "async_object_session",
     "async_scoped_session",

@@ -1,3 +1,5 @@
+"""Scoped sessions: one session per scope (a thread, a task, a request...), reached through a registry."""
+
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, Generic, Literal, Protocol, TypeAlias, overload
@@ -25,12 +27,16 @@ from sqlalchemy.orm.identity import IdentityMap
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.orm.query import RowReturningQuery
 from sqlalchemy.orm.util import AliasedClass, AliasedInsp
-from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, Update
+from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, TextClause, Update
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import SQLCoreOperations
-from sqlalchemy.sql.roles import ColumnsClauseRole, TypedColumnsClauseRole
+from sqlalchemy.sql.roles import (
+    ColumnsClauseRole,
+    ExpressionElementRole,
+    TypedColumnsClauseRole,
+)
 from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
-from sqlalchemy.util import IdentitySet
+from sqlalchemy.util import IdentitySet, immutabledict
 from typing_extensions import ParamSpec, TypeVar, TypeVarTuple, Unpack, deprecated
 
 from .session import AsyncSession, AsyncSessionTransaction, async_sessionmaker
@@ -47,27 +53,35 @@ _T7 = TypeVar("_T7")
 _O = TypeVar("_O", bound=object)
 _P = ParamSpec("_P")
 _Ts = TypeVarTuple("_Ts")
-_S = TypeVar("_S", bound=Session, default=Session)
+# Covariant, as AsyncSession and async_sessionmaker are: a registry of RoutingSession objects is
+# usable wherever a registry of Session objects is expected.
+_S_co = TypeVar("_S_co", bound=Session, default=Session, covariant=True)
 _S2 = TypeVar("_S2", bound=Session)
-# Covariant: an async_scoped_session[MyAsyncSession] is an async_scoped_session of any base of
-# MyAsyncSession, so the members typed from the sync session class (run_sync, sync_session)
-# find it through the session class's bases.
-_AS_co = TypeVar("_AS_co", bound=AsyncSession[Any], default=AsyncSession[Session], covariant=True)
+# The members typed from the sync session class (run_sync, sync_session, no_autoflush) find it
+# through the session class's bases: async_scoped_session[MyAsyncSession] is also an
+# async_scoped_session[AsyncSession[Routing]] when MyAsyncSession derives from that.
+_AS_co = TypeVar(
+    "_AS_co", bound=AsyncSession[Session], default=AsyncSession[Session], covariant=True
+)
 
 _AsyncBind: TypeAlias = AsyncEngine | AsyncConnection
 _SyncBind: TypeAlias = Engine | Connection
+# Mapper is invariant in its class: Mapper[Any] is the mapper of any class.
+_AnyEntityKey: TypeAlias = type[object] | Mapper[Any]
+# The keys of Session.binds as SQLAlchemy spells them: Mapping is invariant in its keys.
 _BindKey: TypeAlias = type[Any] | Mapper[Any] | TableClause | str
 _EntityKey: TypeAlias = type[_O] | Mapper[_O]
 _EntityType: TypeAlias = type[_O] | AliasedClass[_O] | Mapper[_O] | AliasedInsp[_O]
-_ExecuteParams: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
-_ExecutionOptions: TypeAlias = Mapping[str, Any]
-_BindArguments: TypeAlias = dict[str, Any]
+_Params: TypeAlias = Mapping[str, object]
+_ExecuteParams: TypeAlias = _Params | Sequence[_Params]
+_ExecutionOptions: TypeAlias = Mapping[str, object]
+_BindArguments: TypeAlias = Mapping[str, object]
 _InfoType: TypeAlias = dict[Any, Any]
-_IdentityKey: TypeAlias = tuple[type[Any], tuple[Any, ...], Any | None]
+_IdentityKey: TypeAlias = tuple[type[object], tuple[object, ...], object]
 _TypedColumn: TypeAlias = TypedColumnsClauseRole[_T] | SQLCoreOperations[_T] | type[_T]
 
 class _HasClauseElement(Protocol):
-    def __clause_element__(self) -> ColumnsClauseRole: ...
+    def __clause_element__(self) -> ExpressionElementRole[Any]: ...
 
 _ColumnsClause: TypeAlias = (
     TypedColumnsClauseRole[Any]
@@ -92,7 +106,9 @@ class ScopeRegistry(Generic[_T]):
     """The factory called for a scope that has no object yet."""
     scopefunc: Callable[[], Hashable]
     """Return the current scope's key."""
-    def __init__(self, createfunc: Callable[[], _T], scopefunc: Callable[[], Hashable]) -> None: ...
+    def __init__(self, createfunc: Callable[[], _T], scopefunc: Callable[[], Hashable]) -> None:
+        """Hold the objects that ``createfunc()`` builds, one per ``scopefunc()`` key."""
+
     def __call__(self) -> _T:
         """Return the current scope's object, creating it if the scope has none."""
 
@@ -108,7 +124,7 @@ class ScopeRegistry(Generic[_T]):
     def __len__(self) -> int:
         """Return the number of objects held, over all scopes."""
 
-class scoped_session(Generic[_S]):
+class scoped_session(Generic[_S_co]):
     """Give each thread (or each scope of ``scopefunc``) its own sync session.
 
     Call it for the current scope's session, or use it as that session: every ``Session``
@@ -121,22 +137,22 @@ class scoped_session(Generic[_S]):
         Session.remove()
     """
 
-    session_factory: sessionmaker[_S]
+    session_factory: sessionmaker[_S_co]
     """The sessionmaker that builds each scope's session; call it for a session of your own."""
-    registry: ScopeRegistry[_S]
+    registry: ScopeRegistry[_S_co]
     """The sessions of the scopes, keyed by ``scopefunc()``."""
     def __init__(
-        self, session_factory: sessionmaker[_S], scopefunc: Callable[[], Hashable] | None = None
+        self, session_factory: sessionmaker[_S_co], scopefunc: Callable[[], Hashable] | None = None
     ) -> None:
         """Create the registry; without ``scopefunc`` the scope is the current thread."""
 
-    def __call__(self, **kw: Any) -> _S:
+    def __call__(self, **kw: object) -> _S_co:
         """Return the current scope's session, creating it with ``kw`` if there is none.
 
         Raises ``InvalidRequestError`` when ``kw`` is given and the scope already has one.
         """
 
-    def configure(self, **kwargs: Any) -> None:
+    def configure(self, **kwargs: object) -> None:
         """Change the factory's configuration for the sessions created from now on.
 
         Warns when sessions already exist: they keep their configuration.
@@ -155,6 +171,7 @@ class scoped_session(Generic[_S]):
 
             User.query.filter_by(name="ed").all()
         """
+
     # -- the current session's Session members
     def __contains__(self, instance: object) -> bool:
         """Return True when ``instance`` belongs to the current session."""
@@ -174,7 +191,7 @@ class scoped_session(Generic[_S]):
     def begin_nested(self) -> SessionTransaction:
         """Begin a SAVEPOINT on the current session."""
 
-    def bind_mapper(self, mapper: _EntityKey[Any], bind: _SyncBind) -> None:
+    def bind_mapper(self, mapper: _AnyEntityKey, bind: _SyncBind) -> None:
         """Route the current session's statements for ``mapper`` to ``bind``."""
 
     def bind_table(self, table: TableClause, bind: _SyncBind) -> None:
@@ -182,7 +199,7 @@ class scoped_session(Generic[_S]):
 
     def bulk_insert_mappings(
         self,
-        mapper: _EntityKey[Any],
+        mapper: _AnyEntityKey,
         mappings: Iterable[dict[str, Any]],
         return_defaults: bool = False,
         render_nulls: bool = False,
@@ -199,7 +216,7 @@ class scoped_session(Generic[_S]):
         """Insert or update ``objects`` without the unit of work's bookkeeping (legacy bulk API)."""
 
     def bulk_update_mappings(
-        self, mapper: _EntityKey[Any], mappings: Iterable[dict[str, Any]]
+        self, mapper: _AnyEntityKey, mappings: Iterable[dict[str, Any]]
     ) -> None:
         """Update rows given as dictionaries (primary key included) for ``mapper`` (legacy)."""
 
@@ -224,23 +241,83 @@ class scoped_session(Generic[_S]):
 
     def enable_relationship_loading(self, obj: object) -> None:
         """Let the relationships of the transient or detached ``obj`` load from the current session."""
-    # Typed statements first: a Result of their row types.
+
+    # The parameters come in two overloads each, one parameter set or a list of them, so that
+    # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
+    # argument would otherwise make the call ambiguous and its result Any.
+    # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
     @overload
     def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
-        params: _ExecuteParams | None = None,
+        params: _Params | None = None,
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> Result[Unpack[_Ts]]:
-        """Execute a statement on the current session and return its result."""
+        """Execute a statement on the current session and return its result.
+
+        Typed as ``AsyncSession.execute`` is: typed rows for typed statements, a
+        ``CursorResult`` where the statement runs as one (INSERT without parameters, UPDATE with
+        one parameter set at most, DELETE, ``text()``).
+        """
 
     @overload
     def execute(
         self,
+        statement: TypedReturnsRows[Unpack[_Ts]],
+        params: Sequence[_Params],
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> Result[Unpack[_Ts]]: ...
+    # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
+    # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
+    @overload
+    def execute(
+        self,
+        statement: Insert,
+        params: None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
+    # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
+    # which returns a plain Result; DELETE has no bulk path.)
+    @overload
+    def execute(
+        self,
+        statement: Update | Delete | TextClause,
+        params: _Params | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    @overload
+    def execute(
+        self,
+        statement: Delete | TextClause,
+        params: Sequence[_Params],
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    # Any other statement: a Result of untyped rows.
+    @overload
+    def execute(
+        self,
         statement: Executable,
-        params: _ExecuteParams | None = None,
+        params: _Params | None = None,
+        *,
+        execution_options: _ExecutionOptions = ...,
+        bind_arguments: _BindArguments | None = None,
+    ) -> Result[Unpack[tuple[Any, ...]]]: ...
+    @overload
+    def execute(
+        self,
+        statement: Executable,
+        params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
@@ -257,18 +334,18 @@ class scoped_session(Generic[_S]):
     def expunge_all(self) -> None:
         """Remove every instance from the current session."""
 
-    def flush(self, objects: Sequence[Any] | None = None) -> None:
+    def flush(self, objects: Sequence[object] | None = None) -> None:
         """Write the current session's pending changes (all, or those of ``objects``)."""
 
     def get(
         self,
         entity: _EntityKey[_O],
-        ident: Any,
+        ident: object,
         *,
         options: Sequence[ORMOption] | None = None,
         populate_existing: bool | None = None,
         with_for_update: ForUpdateParameter = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> _O | None:
@@ -276,11 +353,11 @@ class scoped_session(Generic[_S]):
 
     def get_bind(
         self,
-        mapper: _EntityKey[Any] | None = None,
+        mapper: _AnyEntityKey | None = None,
         *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: Any,
+        **kw: object,
     ) -> Engine | Connection:
         """Return the Engine or Connection the current session would use for a statement."""
 
@@ -290,12 +367,12 @@ class scoped_session(Generic[_S]):
     def get_one(
         self,
         entity: _EntityKey[_O],
-        ident: Any,
+        ident: object,
         *,
         options: Sequence[ORMOption] | None = None,
         populate_existing: bool | None = None,
         with_for_update: ForUpdateParameter = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> _O:
@@ -332,11 +409,17 @@ class scoped_session(Generic[_S]):
 
     def prepare(self) -> None:
         """Prepare the current session's two-phase transaction."""
-    # One mapped entity: a Query of it; typed columns: a RowReturningQuery of their types. The
-    # entity overload comes first, as in Session.query, though a class could be both.
+
+    # One mapped entity: a Query of it; typed columns: a RowReturningQuery of their types; more
+    # than eight, or untyped ones: a Query of untyped rows. The entity overload comes first, as
+    # in Session.query, though a class could be both.
     @overload
-    def query(self, entity: _EntityType[_O], /) -> Query[_O]:  # type: ignore[overload-overlap]
-        """Return a legacy ``Query`` on the current session."""
+    def query(self, entity: _EntityType[_O], /) -> Query[_O]:  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+        """Return a legacy ``Query`` on the current session.
+
+        ``Session.query(User)`` is a ``Query[User]``; ``Session.query(User.id, User.name)`` a
+        ``RowReturningQuery[int, str]``.
+        """
 
     @overload
     def query(self, column: TypedColumnsClauseRole[_T], /) -> RowReturningQuery[_T]: ...
@@ -404,7 +487,21 @@ class scoped_session(Generic[_S]):
         /,
     ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
     @overload
-    def query(self, *entities: _ColumnsClause, **kwargs: Any) -> Query[Any]: ...
+    def query(
+        self,
+        entity0: _TypedColumn[_T0],
+        entity1: _TypedColumn[_T1],
+        entity2: _TypedColumn[_T2],
+        entity3: _TypedColumn[_T3],
+        entity4: _TypedColumn[_T4],
+        entity5: _TypedColumn[_T5],
+        entity6: _TypedColumn[_T6],
+        entity7: _TypedColumn[_T7],
+        /,
+        *entities: _ColumnsClause,
+    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, Unpack[tuple[Any, ...]]]: ...
+    @overload
+    def query(self, *entities: _ColumnsClause, **kwargs: object) -> Query[Any]: ...
     def refresh(
         self,
         instance: object,
@@ -418,16 +515,16 @@ class scoped_session(Generic[_S]):
 
     def rollback(self) -> None:
         """Roll back the current session's transaction."""
-    # Typed statements first: their first column's type, or None.
+
+    # Typed statements first: the first column's type, or None when there is no row.
     @overload
     def scalar(
         self,
-        statement: TypedReturnsRows[_T],
-        params: Mapping[str, Any] | None = None,
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
+        params: _Params | None = None,
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> _T | None:
         """Execute a statement on the current session; return the first column of the first row."""
 
@@ -435,22 +532,20 @@ class scoped_session(Generic[_S]):
     def scalar(
         self,
         statement: Executable,
-        params: Mapping[str, Any] | None = None,
+        params: _Params | None = None,
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> Any: ...
-    # Typed statements first: a ScalarResult of their first column's type.
+    # Typed statements first: a ScalarResult of the first column's type.
     @overload
     def scalars(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement on the current session; return the first column of each row."""
 
@@ -462,7 +557,6 @@ class scoped_session(Generic[_S]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> ScalarResult[Any]: ...
     @property
     def bind(self) -> _SyncBind | None:
@@ -505,19 +599,19 @@ class scoped_session(Generic[_S]):
     @autoflush.setter
     def autoflush(self, value: bool) -> None: ...
     @property
-    def no_autoflush(self) -> AbstractContextManager[_S]:
-        """Return a context manager that turns the current session's autoflush off in its block."""
+    def no_autoflush(self) -> AbstractContextManager[_S_co, None]:
+        """A context manager that turns the current session's autoflush off in its block."""
 
     @property
     def info(self) -> _InfoType:
         """The current session's user dictionary."""
 
     @property
-    def execution_options(self) -> _ExecutionOptions:
+    def execution_options(self) -> immutabledict[str, Any]:
         """The current session's default execution options."""
 
     @execution_options.setter
-    def execution_options(self, value: _ExecutionOptions) -> None: ...
+    def execution_options(self, value: immutabledict[str, Any]) -> None: ...
     @classmethod
     def object_session(cls, instance: object) -> Session | None:
         """Return the Session that ``instance`` belongs to, or None."""
@@ -525,12 +619,12 @@ class scoped_session(Generic[_S]):
     @classmethod
     def identity_key(
         cls,
-        class_: type[Any] | None = None,
-        ident: Any | tuple[Any, ...] = None,
+        class_: type[object] | None = None,
+        ident: object = None,
         *,
-        instance: Any | None = None,
+        instance: object = None,
         row: Row[Unpack[tuple[Any, ...]]] | RowMapping | None = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
     ) -> _IdentityKey:
         """Return the identity-map key of a class and primary key, an instance, or a row."""
 
@@ -554,16 +648,18 @@ class async_scoped_session(Generic[_AS_co]):
     def __init__(
         self, session_factory: async_sessionmaker[_AS_co], scopefunc: Callable[[], Hashable]
     ) -> None:
-        """Create the registry; ``scopefunc`` returns the current scope's key, e.g.
-        ``asyncio.current_task``."""
+        """Create the registry; ``scopefunc`` returns the current scope's key.
 
-    def __call__(self, **kw: Any) -> _AS_co:
+        ``asyncio.current_task`` gives each task its own session, closed when the task is done.
+        """
+
+    def __call__(self, **kw: object) -> _AS_co:
         """Return the current scope's session, creating it with ``kw`` if there is none.
 
         Raises ``InvalidRequestError`` when ``kw`` is given and the scope already has one.
         """
 
-    def configure(self, **kwargs: Any) -> None:
+    def configure(self, **kwargs: object) -> None:
         """Change the factory's configuration for the sessions created from now on.
 
         Warns when sessions already exist: they keep their configuration.
@@ -574,6 +670,7 @@ class async_scoped_session(Generic[_AS_co]):
 
         The close completes even if the task is cancelled meanwhile.
         """
+
     # -- the current session's AsyncSession members
     @property
     def sync_session(self: async_scoped_session[AsyncSession[_S2]]) -> _S2:
@@ -589,7 +686,7 @@ class async_scoped_session(Generic[_AS_co]):
     def binds(self) -> Mapping[_BindKey, _AsyncBind]:
         """The current session's per-entity async binds (read-only)."""
 
-    def bind_mapper(self, mapper: _EntityKey[Any], bind: _AsyncBind) -> None:
+    def bind_mapper(self, mapper: _AnyEntityKey, bind: _AsyncBind) -> None:
         """Route the current session's statements for ``mapper`` to ``bind``."""
 
     def bind_table(self, table: TableClause, bind: _AsyncBind) -> None:
@@ -597,65 +694,112 @@ class async_scoped_session(Generic[_AS_co]):
 
     def get_bind(
         self,
-        mapper: _EntityKey[Any] | None = None,
+        mapper: _AnyEntityKey | None = None,
         *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: Any,
+        **kw: object,
     ) -> Engine | Connection:
         """Return the sync Engine or Connection the current session would use for a statement."""
 
     def get_async_bind(
         self,
-        mapper: _EntityKey[Any] | None = None,
+        mapper: _AnyEntityKey | None = None,
         clause: ClauseElement | None = None,
         bind: _AsyncBind | None = None,
-        **kw: Any,
+        **kw: object,
     ) -> _AsyncBind:
         """Return the async bind the current session would use for a statement."""
-    # Typed statements first: a Result of their row types.
+
+    # The parameters come in two overloads each, one parameter set or a list of them, so that
+    # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
+    # argument would otherwise make the call ambiguous and its result Any.
+    # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
     @overload
     async def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
-        params: _ExecuteParams | None = None,
+        params: _Params | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> Result[Unpack[_Ts]]:
-        """Execute a statement on the current session and return its buffered result."""
-    # DML without RETURNING (one parameter set at most): a CursorResult, so .rowcount type-checks.
+        """Execute a statement on the current session and return its buffered result.
+
+        Typed as ``AsyncSession.execute`` is: typed rows for typed statements, a
+        ``CursorResult`` where the statement runs as one (INSERT without parameters, UPDATE with
+        one parameter set at most, DELETE, ``text()``).
+        """
+
     @overload
     async def execute(
         self,
-        statement: Insert | Update | Delete,
-        params: Mapping[str, Any] | None = None,
+        statement: TypedReturnsRows[Unpack[_Ts]],
+        params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
+    ) -> Result[Unpack[_Ts]]: ...
+    # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
+    # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
+    @overload
+    async def execute(
+        self,
+        statement: Insert,
+        params: None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
+    # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
+    # which returns a plain Result; DELETE has no bulk path.)
+    @overload
+    async def execute(
+        self,
+        statement: Update | Delete | TextClause,
+        params: _Params | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
         self,
-        statement: Executable,
-        params: _ExecuteParams | None = None,
+        statement: Delete | TextClause,
+        params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    # Any other statement: a Result of untyped rows.
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        params: _Params | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
-    # Typed statements first: their first column's type, or None.
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        params: Sequence[_Params],
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+    ) -> Result[Unpack[tuple[Any, ...]]]: ...
+    # Typed statements first: the first column's type, or None when there is no row.
     @overload
     async def scalar(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> _T | None:
         """Execute a statement on the current session; return the first column of the first row."""
 
@@ -667,18 +811,16 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> Any: ...
-    # Typed statements first: a ScalarResult of their first column's type.
+    # Typed statements first: a ScalarResult of the first column's type.
     @overload
     async def scalars(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement on the current session; return the first column of each row."""
 
@@ -690,9 +832,8 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> ScalarResult[Any]: ...
-    # Typed statements first: an AsyncResult of their row types.
+    # Typed statements first: an AsyncResult of their column types.
     @overload
     async def stream(
         self,
@@ -701,7 +842,6 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncResult[Unpack[_Ts]]:
         """Execute a statement on a server-side cursor of the current session; return an async result."""
 
@@ -713,18 +853,16 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncResult[Unpack[tuple[Any, ...]]]: ...
-    # Typed statements first: an AsyncScalarResult of their first column's type.
+    # Typed statements first: an AsyncScalarResult of the first column's type.
     @overload
     async def stream_scalars(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncScalarResult[_T]:
         """Execute a statement on a server-side cursor of the current session; return its first column."""
 
@@ -736,17 +874,16 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncScalarResult[Any]: ...
     async def get(
         self,
         entity: _EntityKey[_O],
-        ident: Any,
+        ident: object,
         *,
         options: Sequence[ORMOption] | None = None,
         populate_existing: bool | None = None,
         with_for_update: ForUpdateParameter = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> _O | None:
@@ -755,12 +892,12 @@ class async_scoped_session(Generic[_AS_co]):
     async def get_one(
         self,
         entity: _EntityKey[_O],
-        ident: Any,
+        ident: object,
         *,
         options: Sequence[ORMOption] | None = None,
         populate_existing: bool | None = None,
         with_for_update: ForUpdateParameter = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> _O:
@@ -794,7 +931,7 @@ class async_scoped_session(Generic[_AS_co]):
     ) -> Sequence[_O]:
         """Merge each of ``instances``; return the persistent instances in the same order."""
 
-    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+    async def flush(self, objects: Sequence[object] | None = None) -> None:
         """Write the current session's pending changes (all, or those of ``objects``)."""
 
     async def run_sync(
@@ -811,6 +948,7 @@ class async_scoped_session(Generic[_AS_co]):
         execution_options: _ExecutionOptions | None = None,
     ) -> AsyncConnection:
         """Return the AsyncConnection of the current session's transaction, beginning one if needed."""
+
     # -- transactions
     def begin(self) -> AsyncSessionTransaction:
         """Begin a transaction on the current session: ``async with Session.begin():``."""
@@ -847,6 +985,7 @@ class async_scoped_session(Generic[_AS_co]):
 
     async def invalidate(self) -> None:
         """Close the current session, discarding its connections instead of pooling them."""
+
     # -- identity map and unit of work (no IO)
     def add(self, instance: object) -> None:
         """Place ``instance`` in the current session; it is inserted at the next flush."""
@@ -906,19 +1045,19 @@ class async_scoped_session(Generic[_AS_co]):
     @property
     def no_autoflush(
         self: async_scoped_session[AsyncSession[_S2]],
-    ) -> AbstractContextManager[_S2]:
-        """Return a context manager that turns the current session's autoflush off in its block."""
+    ) -> AbstractContextManager[_S2, None]:
+        """A context manager that turns the current session's autoflush off in its block."""
 
     @property
     def info(self) -> _InfoType:
         """The current session's user dictionary, shared with its sync session."""
 
     @property
-    def execution_options(self) -> _ExecutionOptions:
+    def execution_options(self) -> immutabledict[str, Any]:
         """The current session's default execution options."""
 
     @execution_options.setter
-    def execution_options(self, value: _ExecutionOptions) -> None: ...
+    def execution_options(self, value: immutabledict[str, Any]) -> None: ...
     @classmethod
     def object_session(cls, instance: object) -> Session | None:
         """Return the sync Session that ``instance`` belongs to, or None."""
@@ -926,12 +1065,12 @@ class async_scoped_session(Generic[_AS_co]):
     @classmethod
     def identity_key(
         cls,
-        class_: type[Any] | None = None,
-        ident: Any | tuple[Any, ...] = None,
+        class_: type[object] | None = None,
+        ident: object = None,
         *,
-        instance: Any | None = None,
+        instance: object = None,
         row: Row[Unpack[tuple[Any, ...]]] | RowMapping | None = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
     ) -> _IdentityKey:
         """Return the identity-map key of a class and primary key, an instance, or a row."""
 

@@ -1,3 +1,5 @@
+"""AsyncSession, its transactions, its sessionmaker and the AsyncAttrs mixin."""
+
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -16,35 +18,37 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult, As
 from sqlalchemy.orm import Mapper, Session, SessionTransaction
 from sqlalchemy.orm.identity import IdentityMap
 from sqlalchemy.orm.interfaces import ORMOption
-from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, Update
+from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, TextClause, Update
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
-from sqlalchemy.util import IdentitySet
-from typing_extensions import (
-    ParamSpec,
-    Self,
-    TypeVar,
-    TypeVarTuple,
-    Unpack,
-    deprecated,
-)
+from sqlalchemy.util import IdentitySet, immutabledict
+from typing_extensions import ParamSpec, Self, TypeVar, TypeVarTuple, Unpack, deprecated
 
 _T = TypeVar("_T")
 _O = TypeVar("_O", bound=object)
 _P = ParamSpec("_P")
 _Ts = TypeVarTuple("_Ts")
-_S = TypeVar("_S", bound=Session, default=Session)
+# Covariant: an AsyncSession[RoutingSession] is usable wherever an AsyncSession (of Session) is
+# expected, as a RoutingSession is wherever a Session is.
+_S_co = TypeVar("_S_co", bound=Session, default=Session, covariant=True)
 _S2 = TypeVar("_S2", bound=Session)
-_AS = TypeVar("_AS", bound=AsyncSession[Any], default=AsyncSession[Session])
+_AS_co = TypeVar(
+    "_AS_co", bound=AsyncSession[Session], default=AsyncSession[Session], covariant=True
+)
 
 _AsyncBind: TypeAlias = AsyncEngine | AsyncConnection
 _SyncBind: TypeAlias = Engine | Connection
+# Mapper is invariant in its class: Mapper[Any] is the mapper of any class.
+_AnyEntityKey: TypeAlias = type[object] | Mapper[Any]
+# The keys of Session.binds as SQLAlchemy spells them: Mapping is invariant in its keys.
 _BindKey: TypeAlias = type[Any] | Mapper[Any] | TableClause | str
 _EntityKey: TypeAlias = type[_O] | Mapper[_O]
-_ExecuteParams: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
-_ExecutionOptions: TypeAlias = Mapping[str, Any]
-_BindArguments: TypeAlias = dict[str, Any]
+_Params: TypeAlias = Mapping[str, object]
+_ExecuteParams: TypeAlias = _Params | Sequence[_Params]
+_ExecutionOptions: TypeAlias = Mapping[str, object]
+_BindArguments: TypeAlias = Mapping[str, object]
 _InfoType: TypeAlias = dict[Any, Any]
+_IdentityKey: TypeAlias = tuple[type[object], tuple[object, ...], object]
 
 class _AwaitableAttrs:
     """Attribute loader of ``obj.awaitable_attrs``: each attribute read returns an awaitable."""
@@ -67,18 +71,22 @@ class AsyncAttrs:
     def awaitable_attrs(self) -> _AwaitableAttrs:
         """Return the loader: ``await obj.awaitable_attrs.name`` loads and returns ``obj.name``."""
 
-class AsyncSession(Generic[_S]):
+class AsyncSession(Generic[_S_co]):
     """Asyncio session: proxies a sync ``Session`` and runs its IO in the greenlet bridge.
 
     Generic in the sync session class: ``AsyncSession[RoutingSession]`` has
-    ``sync_session: RoutingSession``. Use as ``async with AsyncSession(engine) as session:``
-    (closed on exit), or build sessions with ``async_sessionmaker``.
+    ``sync_session: RoutingSession``, and plain ``AsyncSession`` means ``AsyncSession[Session]``.
+    Use as ``async with AsyncSession(engine) as session:`` (closed on exit), or build sessions
+    with ``async_sessionmaker``.
     """
 
-    sync_session_class: type[_S]
-    """The class (or factory) that builds ``sync_session``; ``Session`` unless configured."""
-    sync_session: _S
+    sync_session_class: type[_S_co]
+    """The class that builds ``sync_session``; ``Session`` unless configured."""
+    sync_session: _S_co
     """The sync ``Session`` this object proxies; attach sync ORM event listeners to it."""
+
+    # Without sync_session_class: an AsyncSession of Session (a subclass constructs as itself:
+    # the type parameter is covariant). With it: an AsyncSession of that class.
     @overload
     def __init__(
         self: AsyncSession[Session],
@@ -86,13 +94,16 @@ class AsyncSession(Generic[_S]):
         *,
         binds: Mapping[_BindKey, _AsyncBind] | None = None,
         sync_session_class: None = None,
-        **kw: Any,
+        **kw: object,
     ) -> None:
         """Create a session on ``bind`` (an ``AsyncEngine`` or ``AsyncConnection``).
 
         ``binds`` maps mapped classes, mappers, tables or names to their own async binds;
-        ``sync_session_class`` picks the sync ``Session`` subclass; other keyword arguments go to
-        the sync session (``autoflush``, ``expire_on_commit``, ``info``, ...).
+        ``sync_session_class`` picks the sync ``Session`` subclass (and the session's type,
+        ``AsyncSession[ThatClass]``); other keyword arguments go to the sync session
+        (``autoflush``, ``expire_on_commit``, ``info``, ...). Example::
+
+            async with AsyncSession(engine, expire_on_commit=False) as session: ...
         """
 
     @overload
@@ -101,21 +112,22 @@ class AsyncSession(Generic[_S]):
         bind: _AsyncBind | None = None,
         *,
         binds: Mapping[_BindKey, _AsyncBind] | None = None,
-        sync_session_class: type[_S],
-        **kw: Any,
+        sync_session_class: type[_S_co],
+        **kw: object,
     ) -> None: ...
+
     # -- binds
     @property
     def bind(self) -> _AsyncBind | None:
-        """Return the session's default async bind, or None."""
+        """The session's default async bind, or None."""
 
     @bind.setter
     def bind(self, bind: _AsyncBind | None) -> None: ...
     @property
     def binds(self) -> Mapping[_BindKey, _AsyncBind]:
-        """Return the per-entity binds (read-only), translated to their async objects."""
+        """The per-entity binds (read-only), translated back to their async objects."""
 
-    def bind_mapper(self, mapper: _EntityKey[Any], bind: _AsyncBind) -> None:
+    def bind_mapper(self, mapper: _AnyEntityKey, bind: _AsyncBind) -> None:
         """Route statements for ``mapper`` (a mapped class or Mapper) to ``bind``."""
 
     def bind_table(self, table: TableClause, bind: _AsyncBind) -> None:
@@ -123,40 +135,48 @@ class AsyncSession(Generic[_S]):
 
     def get_bind(
         self,
-        mapper: _EntityKey[Any] | None = None,
+        mapper: _AnyEntityKey | None = None,
         *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: Any,
+        **kw: object,
     ) -> Engine | Connection:
         """Return the sync Engine or Connection that a statement would use.
 
         Calls ``sync_session.get_bind``, so a sync session class that overrides ``get_bind``
-        routes here too.
+        (a routing session) decides here too.
         """
 
     def get_async_bind(
         self,
-        mapper: _EntityKey[Any] | None = None,
+        mapper: _AnyEntityKey | None = None,
         clause: ClauseElement | None = None,
         bind: _AsyncBind | None = None,
-        **kw: Any,
+        **kw: object,
     ) -> _AsyncBind:
         """Return the async bind that a statement would use (``get_bind`` translated back)."""
+
     # -- statements
+    # The parameters come in two overloads each, one parameter set or a list of them, so that
+    # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
+    # argument would otherwise make the call ambiguous and its result Any.
+    # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
     @overload
     async def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
-        params: _ExecuteParams | None = None,
+        params: _Params | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> Result[Unpack[_Ts]]:
         """Execute a statement and return its fully buffered result.
 
-        Example::
+        Typed statements give typed rows: ``select(User.id, User.name)`` gives
+        ``Result[int, str]``. INSERT without parameters, UPDATE with one parameter set at most,
+        DELETE and ``text()`` give a ``CursorResult`` (``.rowcount``); INSERT with parameters
+        and UPDATE with a list of parameter sets run the ORM bulk path, which returns a plain
+        ``Result``. Example::
 
             result = await session.execute(select(User.id, User.name))
             for user_id, name in result: ...
@@ -164,38 +184,82 @@ class AsyncSession(Generic[_S]):
         For a server-side cursor use ``stream()``.
         """
 
-    # DML without RETURNING (one parameter set at most): a CursorResult, so .rowcount type-checks.
     @overload
     async def execute(
         self,
-        statement: Insert | Update | Delete,
-        params: Mapping[str, Any] | None = None,
+        statement: TypedReturnsRows[Unpack[_Ts]],
+        params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
+    ) -> Result[Unpack[_Ts]]: ...
+    # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
+    # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
+    @overload
+    async def execute(
+        self,
+        statement: Insert,
+        params: None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
+    # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
+    # which returns a plain Result; DELETE has no bulk path.)
+    @overload
+    async def execute(
+        self,
+        statement: Update | Delete | TextClause,
+        params: _Params | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
         self,
-        statement: Executable,
-        params: _ExecuteParams | None = None,
+        statement: Delete | TextClause,
+        params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
+    ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
+    # Any other statement: a Result of untyped rows.
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        params: _Params | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        params: Sequence[_Params],
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+    ) -> Result[Unpack[tuple[Any, ...]]]: ...
+    # Typed statements first: the first column's type, or None when there is no row.
     @overload
     async def scalar(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> _T | None:
-        """Execute a statement and return the first column of its first row, or None."""
+        """Execute a statement and return the first column of its first row, or None.
+
+        Example::
+
+            count = await session.scalar(select(func.count()).select_from(User))
+        """
 
     @overload
     async def scalar(
@@ -205,17 +269,16 @@ class AsyncSession(Generic[_S]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> Any: ...
+    # Typed statements first: a ScalarResult of the first column's type.
     @overload
     async def scalars(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement and return the first column of each row, buffered.
 
@@ -232,8 +295,8 @@ class AsyncSession(Generic[_S]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> ScalarResult[Any]: ...
+    # Typed statements first: an AsyncResult of their column types.
     @overload
     async def stream(
         self,
@@ -242,11 +305,10 @@ class AsyncSession(Generic[_S]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncResult[Unpack[_Ts]]:
         """Execute a statement on a server-side cursor and return an async result.
 
-        Example::
+        Rows are fetched as you iterate. Example::
 
             result = await session.stream(select(User))
             async for partition in result.scalars().partitions(500): ...
@@ -260,19 +322,23 @@ class AsyncSession(Generic[_S]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncResult[Unpack[tuple[Any, ...]]]: ...
+    # Typed statements first: an AsyncScalarResult of the first column's type.
     @overload
     async def stream_scalars(
         self,
-        statement: TypedReturnsRows[_T],
+        statement: TypedReturnsRows[_T, Unpack[_Ts]],
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncScalarResult[_T]:
-        """Execute a statement on a server-side cursor and return its first column, async."""
+        """Execute a statement on a server-side cursor and return its first column, async.
+
+        Example::
+
+            async for user in await session.stream_scalars(select(User)): ...
+        """
 
     @overload
     async def stream_scalars(
@@ -282,34 +348,34 @@ class AsyncSession(Generic[_S]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
-        **kw: Any,
     ) -> AsyncScalarResult[Any]: ...
     async def get(
         self,
         entity: _EntityKey[_O],
-        ident: Any,
+        ident: object,
         *,
         options: Sequence[ORMOption] | None = None,
         populate_existing: bool | None = None,
         with_for_update: ForUpdateParameter = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> _O | None:
         """Return the instance of ``entity`` with primary key ``ident``, or None.
 
-        Served from the identity map when present; otherwise loaded with a SELECT.
+        Served from the identity map when present; otherwise loaded with a SELECT. A composite
+        key is a tuple (or a dict by attribute name).
         """
 
     async def get_one(
         self,
         entity: _EntityKey[_O],
-        ident: Any,
+        ident: object,
         *,
         options: Sequence[ORMOption] | None = None,
         populate_existing: bool | None = None,
         with_for_update: ForUpdateParameter = None,
-        identity_token: Any | None = None,
+        identity_token: object = None,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
     ) -> _O:
@@ -343,17 +409,20 @@ class AsyncSession(Generic[_S]):
     ) -> Sequence[_O]:
         """Merge each of ``instances``; return the persistent instances in the same order."""
 
-    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+    async def flush(self, objects: Sequence[object] | None = None) -> None:
         """Write pending changes (all, or those of ``objects``) to the database."""
 
     async def run_sync(
-        self, fn: Callable[Concatenate[_S, _P], _T], *args: _P.args, **kw: _P.kwargs
+        self, fn: Callable[Concatenate[_S_co, _P], _T], *args: _P.args, **kw: _P.kwargs
     ) -> _T:
         """Call ``fn(sync_session, *args, **kw)`` inside the greenlet bridge; return its result.
 
         Lets sync ORM code (lazy loads included) run unchanged. Example::
 
-            count = await session.run_sync(lambda s: len(s.get(User, 1).addresses))
+            def count_addresses(session: Session, user_id: int) -> int:
+                return len(session.get_one(User, user_id).addresses)
+
+            count = await session.run_sync(count_addresses, 5)
         """
 
     async def connection(
@@ -362,6 +431,7 @@ class AsyncSession(Generic[_S]):
         execution_options: _ExecutionOptions | None = None,
     ) -> AsyncConnection:
         """Return the AsyncConnection of the current transaction, beginning one if needed."""
+
     # -- transactions
     def begin(self) -> AsyncSessionTransaction:
         """Begin a transaction: ``await session.begin()`` or ``async with session.begin():``."""
@@ -382,22 +452,33 @@ class AsyncSession(Generic[_S]):
         """Return True when a SAVEPOINT is in progress."""
 
     async def commit(self) -> None:
-        """Flush and commit the current transaction (a no-op when none is in progress)."""
+        """Flush and commit the current transaction (a no-op when none is in progress).
+
+        Once started, the commit runs to its end even if the task is cancelled meanwhile; the
+        cancellation is raised afterwards, so a ``CancelledError`` here means it committed.
+        """
 
     async def rollback(self) -> None:
         """Roll back the current transaction, discarding pending changes."""
 
     async def close(self) -> None:
-        """Release the connections and expunge every object; the session stays usable."""
+        """Release the connections and expunge every object; the session stays usable.
+
+        Runs to its end even if the task is cancelled meanwhile (the cancellation follows).
+        """
 
     async def aclose(self) -> None:
         """Same as ``close()``; lets ``contextlib.aclosing(session)`` work."""
 
     async def reset(self) -> None:
-        """Close the session and reset its state as if newly created."""
+        """Close the session and reset its state as if newly created.
+
+        Runs to its end even if the task is cancelled meanwhile (the cancellation follows).
+        """
 
     async def invalidate(self) -> None:
         """Close, invalidating the connections (they are discarded, not returned to the pool)."""
+
     # -- identity map and unit of work (no IO)
     def add(self, instance: object) -> None:
         """Place ``instance`` in the session; it is inserted at the next flush."""
@@ -455,19 +536,25 @@ class AsyncSession(Generic[_S]):
     @autoflush.setter
     def autoflush(self, value: bool) -> None: ...
     @property
-    def no_autoflush(self) -> AbstractContextManager[_S]:
-        """Context manager that turns autoflush off inside its block: ``with session.no_autoflush:``."""
+    def no_autoflush(self) -> AbstractContextManager[_S_co, None]:
+        """A context manager that turns autoflush off in its block and gives the sync session.
+
+        Example::
+
+            with session.no_autoflush:
+                session.add(draft)
+        """
 
     @property
     def info(self) -> _InfoType:
         """A user dictionary, shared with ``sync_session.info``."""
 
     @property
-    def execution_options(self) -> _ExecutionOptions:
+    def execution_options(self) -> immutabledict[str, Any]:
         """Default execution options applied to every statement of the session."""
 
     @execution_options.setter
-    def execution_options(self, value: _ExecutionOptions) -> None: ...
+    def execution_options(self, value: immutabledict[str, Any]) -> None: ...
     @classmethod
     def object_session(cls, instance: object) -> Session | None:
         """Return the sync Session that ``instance`` belongs to, or None."""
@@ -475,13 +562,13 @@ class AsyncSession(Generic[_S]):
     @classmethod
     def identity_key(
         cls,
-        class_: type[Any] | None = None,
-        ident: Any | tuple[Any, ...] = None,
+        class_: type[object] | None = None,
+        ident: object = None,
         *,
-        instance: Any | None = None,
+        instance: object = None,
         row: Row[Unpack[tuple[Any, ...]]] | RowMapping | None = None,
-        identity_token: Any | None = None,
-    ) -> tuple[type[Any], tuple[Any, ...], Any | None]:
+        identity_token: object = None,
+    ) -> _IdentityKey:
         """Return the identity-map key of a class and primary key, an instance, or a row."""
 
     @classmethod
@@ -491,7 +578,9 @@ class AsyncSession(Generic[_S]):
     def close_all(cls) -> Coroutine[Any, Any, None]:
         """Close every session in memory (deprecated: use ``close_all_sessions()``)."""
 
-    async def __aenter__(self) -> Self: ...
+    async def __aenter__(self) -> Self:
+        """Return the session itself: ``async with AsyncSession(engine) as session:``."""
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -507,15 +596,21 @@ class AsyncSessionTransaction:
     success and rolls it back on error.
     """
 
-    session: AsyncSession[Any]
+    session: AsyncSession
     """The session this transaction belongs to."""
     nested: bool
     """True for a SAVEPOINT."""
     sync_transaction: SessionTransaction | None
     """The sync ``SessionTransaction``, None until started."""
-    def __init__(self, session: AsyncSession[Any], nested: bool = False) -> None: ...
-    def __await__(self) -> Generator[Any, None, Self]: ...
-    async def __aenter__(self) -> Self: ...
+    def __init__(self, session: AsyncSession, nested: bool = False) -> None:
+        """Prepare a transaction of ``session``; it starts when awaited or entered."""
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        """Start the transaction and return it: ``transaction = await session.begin()``."""
+
+    async def __aenter__(self) -> Self:
+        """Start the transaction and return it."""
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -533,9 +628,17 @@ class AsyncSessionTransaction:
         """The connections this transaction holds."""
 
     def bound_connection(
-        self, bindkey: _EntityKey[Any] | None = None, *, bind: _AsyncBind | None = None, **kw: Any
+        self,
+        bindkey: _AnyEntityKey | None = None,
+        *,
+        bind: _AsyncBind | None = None,
+        **kw: object,
     ) -> AsyncConnection:
-        """Return the connection this transaction uses for ``bindkey`` (or ``bind``)."""
+        """Return the connection this transaction holds for ``bindkey`` (or ``bind``).
+
+        Acquires none: raises ``InvalidRequestError`` when the transaction has no connection
+        for that bind yet.
+        """
 
     async def commit(self) -> None:
         """Commit this transaction (or release this SAVEPOINT)."""
@@ -543,13 +646,13 @@ class AsyncSessionTransaction:
     async def rollback(self) -> None:
         """Roll back this transaction (or to this SAVEPOINT)."""
 
-class _SessionBeginContext(Generic[_AS]):
+class _SessionBeginContext(Generic[_AS_co]):
     """Returned by ``async_sessionmaker.begin()``: a session with a transaction."""
 
-    session: _AS
+    session: _AS_co
     transaction: AsyncSessionTransaction | None
-    def __init__(self, session: _AS) -> None: ...
-    async def __aenter__(self) -> _AS:
+    def __init__(self, session: _AS_co) -> None: ...
+    async def __aenter__(self) -> _AS_co:
         """Begin a transaction on the new session and return the session."""
 
     async def __aexit__(
@@ -560,69 +663,90 @@ class _SessionBeginContext(Generic[_AS]):
     ) -> None:
         """Commit (or roll back on error), then close the session; not stopped by cancellation."""
 
-class async_sessionmaker(Generic[_AS]):
+class async_sessionmaker(Generic[_AS_co]):
     """A configured factory of async sessions.
 
-    Example::
+    ``async_sessionmaker(engine)`` makes ``AsyncSession[Session]`` objects;
+    ``class_=MyAsyncSession`` makes ``MyAsyncSession``; ``sync_session_class=Routing`` makes
+    ``AsyncSession[Routing]``. Example::
 
         Session = async_sessionmaker(engine, expire_on_commit=False)
         async with Session() as session: ...
         async with Session.begin() as session: ...  # commits on success
     """
 
-    class_: type[_AS]
+    class_: type[_AS_co]
     """The session class this factory builds."""
     kw: dict[str, Any]
     """The keyword arguments passed to every session (``configure()`` updates them)."""
+
+    # Written on __new__ rather than as self-typed __init__ overloads: every checker (ty
+    # included) then infers the session type from class_ or sync_session_class alike.
+    # class_ first: it names the session class. Then sync_session_class: an AsyncSession of it.
+    # Neither: an AsyncSession of Session. (The later overloads name class_ too, so that a class_
+    # that is no AsyncSession class is an error rather than one more keyword for **kw.)
     @overload
-    def __init__(
-        self,
+    def __new__(
+        cls,
         bind: _AsyncBind | None = None,
         *,
-        class_: type[_AS],
+        class_: type[_AS_co],
         autoflush: bool = True,
         expire_on_commit: bool = True,
         info: _InfoType | None = None,
-        **kw: Any,
-    ) -> None:
-        """Configure the factory: ``bind``, ``class_`` (an AsyncSession subclass), and the
-        session options; other keyword arguments (``binds``, ``sync_session_class``, ...) are
-        passed to each session."""
+        **kw: object,
+    ) -> async_sessionmaker[_AS_co]:
+        """Configure the factory.
+
+        ``bind`` is the ``AsyncEngine`` (or ``AsyncConnection``) of its sessions; ``class_`` an
+        ``AsyncSession`` subclass to build; ``sync_session_class`` the sync ``Session`` class
+        they proxy; ``autoflush``, ``expire_on_commit`` and ``info`` configure each session;
+        other keyword arguments (``binds``, ``join_transaction_mode``, ...) are passed to
+        each session as they are.
+        """
 
     @overload
-    def __init__(
-        self: async_sessionmaker[AsyncSession[_S2]],
+    def __new__(
+        cls,
         bind: _AsyncBind | None = None,
         *,
+        class_: type[AsyncSession] = ...,
         sync_session_class: type[_S2],
         autoflush: bool = True,
         expire_on_commit: bool = True,
         info: _InfoType | None = None,
-        **kw: Any,
-    ) -> None: ...
+        **kw: object,
+    ) -> async_sessionmaker[AsyncSession[_S2]]: ...
     @overload
-    def __init__(
-        self: async_sessionmaker[AsyncSession[Session]],
+    def __new__(
+        cls,
         bind: _AsyncBind | None = None,
         *,
+        class_: type[AsyncSession] = ...,
         autoflush: bool = True,
         expire_on_commit: bool = True,
         info: _InfoType | None = None,
-        **kw: Any,
-    ) -> None: ...
-    def __call__(self, **local_kw: Any) -> _AS:
+        **kw: object,
+    ) -> async_sessionmaker[AsyncSession[Session]]: ...
+    def __call__(self, **local_kw: object) -> _AS_co:
         """Create a session; ``local_kw`` overrides the configuration (``info`` is merged)."""
 
-    def begin(self) -> _SessionBeginContext[_AS]:
-        """Return ``async with maker.begin() as session:``: commit or roll back, then close."""
+    def begin(self) -> _SessionBeginContext[_AS_co]:
+        """Return ``async with maker.begin() as session:``: commit or roll back, then close.
 
-    def configure(self, **new_kw: Any) -> None:
+        Example::
+
+            async with Session.begin() as session:
+                session.add(user)
+        """
+
+    def configure(self, **new_kw: object) -> None:
         """Change the configuration used by sessions created from now on."""
 
-def async_session(session: Session) -> AsyncSession[Any] | None:
+def async_session(session: Session) -> AsyncSession | None:
     """Return the AsyncSession (of this library) proxying ``session``, or None."""
 
-def async_object_session(instance: object) -> AsyncSession[Any] | None:
+def async_object_session(instance: object) -> AsyncSession | None:
     """Return the AsyncSession that ``instance`` belongs to, or None."""
 
 async def close_all_sessions() -> None:

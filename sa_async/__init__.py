@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from .protocols import AsyncSessionProtocol, SyncSessionProtocol
 from .scoping import async_scoped_session, scoped_session
 from .session import (
     AsyncAttrs,
@@ -38,10 +39,12 @@ __all__ = [
     "AsyncResult",
     "AsyncScalarResult",
     "AsyncSession",
+    "AsyncSessionProtocol",
     "AsyncSessionTransaction",
     "AsyncTransaction",
     "AsyncTupleResult",
     "Session",
+    "SyncSessionProtocol",
     "async_engine_from_config",
     "async_object_session",
     "async_scoped_session",

@@ -1,14 +1,15 @@
 """What type checkers infer for scoped_session and async_scoped_session (checked, never run).
 
-``typing_tests/test_scoping_types.py`` runs ``mypy --strict`` on this file; each ``assert_type``
-states the type a user sees, and each ``# type: ignore[code]`` a misuse that must stay an error
-(``--strict`` reports an ignore that is no longer needed).
+``test_assert_types.py`` runs ``mypy --strict`` (with and without the plugin) and basedpyright
+on this file. Each ``assert_type`` states the type a user sees; each line carrying both
+``# type: ignore[code]`` and ``# pyright: ignore[rule]`` is a misuse that must stay an error
+(both checkers report an ignore that is no longer needed).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 
 from sqlalchemy import Connection, Engine, String, create_engine, select, text, update
@@ -23,7 +24,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 from sqlalchemy.orm.query import RowReturningQuery
-from sqlalchemy.util import IdentitySet
+from sqlalchemy.util import IdentitySet, immutabledict
 from typing_extensions import Any, Unpack, assert_type
 
 from sa_async import (
@@ -78,7 +79,7 @@ def scoped_session_carries_the_session_type(engine: Engine) -> None:
     assert_type(routing.registry(), RoutingSession)
     assert_type(routing.registry.has(), bool)
     assert_type(len(routing.registry), int)
-    assert_type(routing.no_autoflush, AbstractContextManager[RoutingSession])
+    assert_type(routing.no_autoflush, AbstractContextManager[RoutingSession, None])
     assert_type(routing.remove(), None)
     assert_type(routing.configure(expire_on_commit=False), None)
 
@@ -87,7 +88,7 @@ def scoped_session_proxies_are_typed_as_session_members(
     Scoped: scoped_session[Session], user: User
 ) -> None:
     assert_type(Scoped.execute(select(User.id, User.name)), Result[int, str])
-    assert_type(Scoped.execute(text("SELECT 1")), Result[Unpack[tuple[Any, ...]]])
+    assert_type(Scoped.execute(text("SELECT 1")), CursorResult[Unpack[tuple[Any, ...]]])
     assert_type(Scoped.scalars(select(User)), ScalarResult[User])
     assert_type(Scoped.scalar(select(User.id)), int | None)
     assert_type(Scoped.get(User, 1), User | None)
@@ -106,14 +107,16 @@ def scoped_session_proxies_are_typed_as_session_members(
     assert_type(Scoped.dirty, IdentitySet)
     assert_type(Scoped.info, dict[Any, Any])
     assert_type(Scoped.autoflush, bool)
-    assert_type(Scoped.execution_options, Mapping[str, Any])
+    assert_type(Scoped.execution_options, immutabledict[str, Any])
     assert_type(user in Scoped, bool)
     assert_type(iter(Scoped), Iterator[object])
     assert_type(Scoped.add(user), None)
     assert_type(Scoped.bulk_save_objects([user]), None)
     assert_type(Scoped.object_session(user), Session | None)
     assert_type(scoped_session.object_session(user), Session | None)
-    assert_type(scoped_session.identity_key(User, 1), tuple[type[Any], tuple[Any, ...], Any | None])
+    assert_type(
+        scoped_session.identity_key(User, 1), tuple[type[object], tuple[object, ...], object]
+    )
     Scoped.autoflush = False
     Scoped.bind = None
 
@@ -129,7 +132,7 @@ def query_property_gives_a_query_of_its_class(Scoped: scoped_session[Session]) -
 
 
 def scoped_session_refuses_an_async_sessionmaker(engine: AsyncEngine) -> None:
-    scoped_session(async_sessionmaker(engine))  # type: ignore[arg-type]
+    scoped_session(async_sessionmaker(engine))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 def async_scoped_session_carries_the_session_type(engine: AsyncEngine) -> None:
@@ -143,7 +146,7 @@ def async_scoped_session_carries_the_session_type(engine: AsyncEngine) -> None:
     )
     assert_type(routing, async_scoped_session[AsyncSession[RoutingSession]])
     assert_type(routing.sync_session, RoutingSession)
-    assert_type(routing.no_autoflush, AbstractContextManager[RoutingSession])
+    assert_type(routing.no_autoflush, AbstractContextManager[RoutingSession, None])
 
     custom = async_scoped_session(
         async_sessionmaker(engine, class_=MyAsyncSession), asyncio.current_task
@@ -157,7 +160,7 @@ def async_scoped_session_carries_the_session_type(engine: AsyncEngine) -> None:
 
 
 def async_scoped_session_needs_a_scopefunc(engine: AsyncEngine) -> None:
-    async_scoped_session(async_sessionmaker(engine))  # type: ignore[call-arg]
+    async_scoped_session(async_sessionmaker(engine))  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
 
 
 async def async_scoped_session_proxies_stay_awaitable(
@@ -184,7 +187,7 @@ async def async_scoped_session_proxies_stay_awaitable(
         return len(session.query(User).filter_by(name=name).all())
 
     assert_type(await Scoped.run_sync(count_users, "ed"), int)
-    await Scoped.run_sync(count_users, 1)  # type: ignore[arg-type]
+    await Scoped.run_sync(count_users, 1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
     assert_type(Scoped.begin(), AsyncSessionTransaction)
     assert_type(Scoped.get_transaction(), AsyncSessionTransaction | None)

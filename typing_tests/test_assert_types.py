@@ -1,0 +1,82 @@
+"""The assert_type files and the sample application pass both checkers with zero errors.
+
+``*_assert_types.py`` state what users see, and ``application.py`` is code a user would write
+(strict mode on both checkers). Each file is checked by ``mypy --strict`` with the plugin (the
+repository's configuration), by ``mypy --strict`` without it, and by basedpyright (the
+``[tool.basedpyright]`` settings: "standard" mode, only ``# pyright: ignore[rule]`` comments,
+unneeded ones reported), which also checks the stubs themselves. The application also runs, on
+an in-memory SQLite database.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPING_TESTS = Path("typing_tests")
+CHECKED = sorted(
+    [
+        *(str(path.relative_to(ROOT)) for path in (ROOT / TYPING_TESTS).glob("*_assert_types.py")),
+        str(TYPING_TESTS / "application.py"),
+    ]
+)
+
+
+def run(*command: str) -> tuple[int, str]:
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    return completed.returncode, completed.stdout + completed.stderr
+
+
+def test_every_assert_type_file_is_checked() -> None:
+    names = {Path(path).name for path in CHECKED}
+    assert {
+        "application.py",
+        "protocols_assert_types.py",
+        "scoping_assert_types.py",
+        "session_assert_types.py",
+    } <= names
+
+
+def test_mypy_strict_with_the_plugin() -> None:
+    status, output = run(sys.executable, "-m", "mypy", "--strict", *CHECKED)
+    assert status == 0, output
+    assert f"Success: no issues found in {len(CHECKED)} source files" in output, output
+
+
+def test_mypy_strict_without_the_plugin() -> None:
+    status, output = run(
+        sys.executable,
+        "-m",
+        "mypy",
+        "--config-file",
+        str(TYPING_TESTS / "mypy_without_plugin.ini"),
+        # A cache of its own: sharing one with the plugin's runs would invalidate it each time.
+        "--cache-dir",
+        ".mypy_cache/without-plugin",
+        *CHECKED,
+    )
+    assert status == 0, output
+    assert f"Success: no issues found in {len(CHECKED)} source files" in output, output
+
+
+def test_basedpyright_on_these_files_and_the_stubs() -> None:
+    status, output = run(
+        sys.executable,
+        "-m",
+        "basedpyright",
+        "--pythonpath",
+        sys.executable,
+        "sa_async-stubs",
+        *CHECKED,
+    )
+    assert status == 0, output
+    assert "0 errors, 0 warnings" in output, output
+
+
+def test_the_application_runs() -> None:
+    status, output = run(sys.executable, str(TYPING_TESTS / "application.py"))
+    assert status == 0, output
+    assert output.splitlines()[0] == "created The Dispossessed by Le Guin", output
+    assert "Le Guin has 3 books" in output, output
