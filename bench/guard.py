@@ -1,12 +1,12 @@
 """What sa_async's misuse checks cost on the hot operations, on aiosqlite.
 
-Two checks run on every operation or attribute load:
-
-- the concurrent-use guard (``AsyncSession._run_guarded``: one operation of one task at a time,
-  refused before any IO), measured against the same session class with the guard taken out;
-- the attribute-load check (``ImplicitIOError`` before a lazy, expired or deferred load outside
-  the bridge), measured against SQLAlchemy's unwrapped loader functions, and against the design
-  it replaced: a ``do_orm_execute`` listener, which every ORM statement of every session pays.
+- The concurrent-use guard (``AsyncSession._enter``: one operation of one task at a time,
+  refused before any IO), against the same session class with the guard taken out of the
+  measured operations; also measured alone, in ns. One more baseline variant shows what running
+  commits to completion under cancellation costs (a task and a shield per commit).
+- The attribute-load check (``ImplicitIOError`` before a lazy, expired or deferred load outside
+  the bridge), against SQLAlchemy's unwrapped loader functions, and against the design it
+  replaced: a ``do_orm_execute`` listener, which every ORM statement of every session pays.
 
 SQLAlchemy's own ``ext.asyncio`` session runs beside them for reference. One process; the
 variants of an operation run interleaved, in a rotating order, for ``--rounds`` rounds; a sample
@@ -15,7 +15,7 @@ thread, aiosqlite's worker included). The table gives the median per-operation t
 of the per-round ratios to the baseline with its interquartile range, and the baseline's own
 round-to-round spread, the noise a difference must exceed to mean anything.
 
-    .venv/bin/python -m bench.guard                   # ~1 minute
+    .venv/bin/python -m bench.guard                   # about 2 minutes
     .venv/bin/python -m bench.guard --rounds 5 --iterations 50   # smoke run
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import platform
 import statistics
@@ -31,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy
 from sqlalchemy import ForeignKey, String, event, select
@@ -49,8 +50,8 @@ from sqlalchemy.orm import strategies as orm_strategies
 
 import sa_async
 import sa_async.exc
+from sa_async import _compat
 from sa_async._bridge import in_bridge, run_in_bridge
-from sa_async.session import _GUARDED_SYNC_METHODS
 
 
 class Base(sa_async.AsyncAttrs, DeclarativeBase):
@@ -72,28 +73,101 @@ class Child(Base):
     parent_id: Mapped[int] = mapped_column(ForeignKey("guard_bench_parents.id"))
 
 
+async def _run_to_completion_unguarded(coro: Any) -> Any:
+    """sa_async's _run_to_completion without what the guard adds (the worker's context)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    cancellation: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            if task.done():
+                raise
+            cancellation = error
+        else:
+            break
+    if cancellation is not None:
+        raise cancellation
+    return result
+
+
 class UnguardedAsyncSession(sa_async.AsyncSession):
-    """sa_async's AsyncSession with the concurrent-use guard taken out: the baseline."""
+    """sa_async's AsyncSession with the concurrent-use guard taken out of the operations this
+    benchmark runs (and of close, for the sessions' own clean-up): the baseline."""
 
-    async def _run_guarded(
-        self, operation: str, fn: Callable[..., Any], /, *args: Any, **kw: Any
+    async def execute(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Any = None,
+        bind_arguments: Any = None,
+        **kw: Any,
     ) -> Any:
-        return await run_in_bridge(fn, *args, **kw)
+        result = await run_in_bridge(
+            self.sync_session.execute,
+            statement,
+            params=params,
+            execution_options={**(execution_options or {}), "prebuffer_rows": True},
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+        assert _compat.server_side_cursor_of(result) is None
+        return result
+
+    async def scalar(
+        self,
+        statement: Any,
+        params: Any | None = None,
+        *,
+        execution_options: Any = None,
+        bind_arguments: Any = None,
+        **kw: Any,
+    ) -> Any:
+        return await run_in_bridge(
+            self.sync_session.scalar,
+            statement,
+            params=params,
+            execution_options={**(execution_options or {}), "prebuffer_rows": True},
+            bind_arguments=bind_arguments,
+            **kw,
+        )
+
+    async def get(self, *args: Any, **kw: Any) -> Any:
+        return await run_in_bridge(self.sync_session.get, *args, **kw)
+
+    # Forwarded as sa_async forwards them (by name), only without the guard's check.
+    def add(self, *args: Any, **kw: Any) -> None:
+        getattr(self.sync_session, "add")(*args, **kw)  # noqa: B009
+
+    def expunge_all(self, *args: Any, **kw: Any) -> None:
+        getattr(self.sync_session, "expunge_all")(*args, **kw)  # noqa: B009
+
+    async def flush(self, objects: Any = None) -> None:
+        await run_in_bridge(self.sync_session.flush, objects)
+
+    async def commit(self) -> None:
+        await _run_to_completion_unguarded(run_in_bridge(self.sync_session.commit))
+
+    async def close(self) -> None:
+        await _run_to_completion_unguarded(run_in_bridge(self.sync_session.close))
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await run_in_bridge(fn, self.sync_session, *args, **kw)
 
 
-def _unguarded_sync(name: str) -> Callable[..., Any]:
-    def forward(self: sa_async.AsyncSession, *args: Any, **kw: Any) -> Any:
-        return getattr(self.sync_session, name)(*args, **kw)
+class UnshieldedAsyncSession(UnguardedAsyncSession):
+    """The baseline, with a commit that a cancellation would stop halfway (as SQLAlchemy's):
+    what running commits to completion costs."""
 
-    return forward
+    async def commit(self) -> None:
+        await run_in_bridge(self.sync_session.commit)
 
 
-for _name in _GUARDED_SYNC_METHODS:
-    setattr(UnguardedAsyncSession, _name, _unguarded_sync(_name))
-
-SESSION_CLASSES: dict[str, type[Any]] = {
+SESSION_CLASSES: dict[str, Callable[..., Any]] = {
     "sa_async": sa_async.AsyncSession,
     "sa_async without guard": UnguardedAsyncSession,
+    "(without guard, commit not run to completion)": UnshieldedAsyncSession,
     "sqlalchemy.ext.asyncio": sqlalchemy_asyncio.AsyncSession,
 }
 
@@ -114,9 +188,10 @@ async def scalar(session: Any, iterations: int) -> None:
 
 
 async def get_identity_map_hit(session: Any, iterations: int) -> None:
-    await session.get(Parent, 1)
+    parent = await session.get(Parent, 1)  # held: the identity map is weak
     for _ in range(iterations):
         await session.get(Parent, 1)
+    del parent
 
 
 async def add(session: Any, iterations: int) -> None:
@@ -243,7 +318,7 @@ def check_variants(engine: sa_async.AsyncEngine) -> dict[str, Callable[[], Any]]
     """sa_async with its attribute-load check, without it, and with a do_orm_execute listener
     doing the same check (the design it replaced) instead."""
     checked = (orm_strategies._LazyLoader._emit_lazyload, orm_loading._load_on_ident)
-    unchecked = tuple(function.__wrapped__ for function in checked)  # type: ignore[attr-defined]
+    unchecked = tuple(cast(Any, function).__wrapped__ for function in checked)
 
     def install(functions: tuple[Any, ...]) -> None:
         orm_strategies._LazyLoader._emit_lazyload = functions[0]  # type: ignore[method-assign]
@@ -272,6 +347,35 @@ def check_variants(engine: sa_async.AsyncEngine) -> dict[str, Callable[[], Any]]
     }
 
 
+async def guard_alone(engine: sa_async.AsyncEngine, rounds: int) -> tuple[float, float]:
+    """The guard's own CPU time per operation, in ns, without any operation around it: taking
+    the session and giving it back, as every bridged method does; and, for scale, a bare bridge
+    round trip (``run_in_bridge(id, None)``)."""
+    session: Any = sa_async.AsyncSession(engine)  # its private members are not in the stubs
+    iterations = 100_000
+
+    def enter_and_leave() -> float:
+        started = time.process_time()
+        for _ in range(iterations):
+            running = session._enter("execute()")
+            try:
+                pass
+            finally:
+                session._operation = running
+        return (time.process_time() - started) / iterations * 1e9
+
+    async def round_trip() -> float:
+        started = time.process_time()
+        for _ in range(iterations // 10):
+            await run_in_bridge(id, None)
+        return (time.process_time() - started) / (iterations // 10) * 1e9
+
+    guard = [enter_and_leave() for _ in range(rounds)]
+    bridge = [await round_trip() for _ in range(rounds)]
+    await session.close()
+    return statistics.median(guard), statistics.median(bridge)
+
+
 def table(rows: list[Row], baseline: str) -> str:
     lines = [
         f"| operation | variant | µs/op | / {baseline} (IQR) | {baseline} spread (IQR/median) |",
@@ -298,10 +402,11 @@ async def main(rounds: int, iterations: int) -> None:
         async with sa_async.AsyncSession(engine) as session:
             session.add(Parent(id=1, name="parent", children=[Child(), Child()]))
             await session.commit()
-        guard_variants = {
-            name: (lambda cls=cls: cls(engine)) for name, cls in SESSION_CLASSES.items()
+        guard_variants: dict[str, Callable[[], Any]] = {
+            name: functools.partial(cls, engine) for name, cls in SESSION_CLASSES.items()
         }
         started = time.monotonic()
+        guard_ns, round_trip_ns = await guard_alone(engine, rounds)
         guard_rows = await measure(
             GUARD_OPERATIONS, guard_variants, "sa_async without guard", rounds, iterations
         )
@@ -319,6 +424,10 @@ async def main(rounds: int, iterations: int) -> None:
         f"{time.monotonic() - started:.0f} s\n"
     )
     print("Concurrent-use guard\n")
+    print(
+        f"The guard alone (take the session, give it back): {guard_ns:.0f} ns per operation; "
+        f"a bare bridge round trip: {round_trip_ns:.0f} ns.\n"
+    )
     print(table(guard_rows, "sa_async without guard"))
     print("\nAttribute-load check (ImplicitIOError)\n")
     print(table(check_rows, "sa_async without the check"))

@@ -6,13 +6,17 @@ SQLAlchemy breaks one place, and ``tests/test_compat.py`` covers every function 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import sys
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstanceState, Session
+from sqlalchemy.orm import loading as orm_loading
 from sqlalchemy.orm import state as orm_state
+from sqlalchemy.orm import strategies as orm_strategies
 
 
 def async_connection_for(sync_connection: Connection) -> AsyncConnection:
@@ -76,3 +80,63 @@ def support_orm_sessionmaker_begin(
         return begin_context(session)
 
     session_class._maker_context_manager = maker_context_manager
+
+
+AttributeLoadCheck = Callable[[Session, InstanceState[Any], Collection[str], str | None], None]
+
+
+def install_attribute_load_check(check: AttributeLoadCheck) -> None:
+    """Call ``check(session, state, attribute_names, relationship)`` before an attribute load
+    queries the database.
+
+    Covers lazy relationship loads (``relationship`` is the attribute's name) and column loads:
+    expired and deferred attributes, and ``Session.refresh`` (``relationship`` is None). The
+    check runs after SQLAlchemy has decided that a query is needed (an object found in the
+    identity map needs none) and before the query's autoflush and connection, so an exception
+    from it leaves the session and its connection as they were. SQLAlchemy has no public hook
+    at that point; ``do_orm_execute`` is one step later and costs every ORM query of every
+    session several microseconds, where these wrappers cost nothing outside attribute loads.
+    """
+    emit_lazyload: Callable[..., Any] = orm_strategies._LazyLoader._emit_lazyload
+    if getattr(emit_lazyload, "__checked_by_sa_async__", False):
+        return
+    load_on_ident: Callable[..., Any] = orm_loading._load_on_ident
+
+    @functools.wraps(emit_lazyload)
+    def checked_emit_lazyload(
+        loader: Any, session: Session, state: InstanceState[Any], *args: Any, **kw: Any
+    ) -> Any:
+        check(session, state, (loader.key,), loader.key)
+        return emit_lazyload(loader, session, state, *args, **kw)
+
+    @functools.wraps(load_on_ident)
+    def checked_load_on_ident(session: Session, *args: Any, **kw: Any) -> Any:
+        state = kw.get("refresh_state")
+        if state is not None:
+            check(session, state, kw.get("only_load_props") or (), None)
+        return load_on_ident(session, *args, **kw)
+
+    checked_emit_lazyload.__checked_by_sa_async__ = True  # type: ignore[attr-defined]
+    setattr(orm_strategies._LazyLoader, "_emit_lazyload", checked_emit_lazyload)  # noqa: B010
+    setattr(orm_loading, "_load_on_ident", checked_load_on_ident)  # noqa: B010
+
+
+def attribute_being_loaded() -> str | None:
+    """Return the name of the attribute whose access is loading it, from the calling frames.
+
+    For error messages only: a column load reloads every expired attribute at once, and only
+    the frame of SQLAlchemy's attribute access knows which one the program asked for.
+    """
+    frame = sys._getframe(1).f_back
+    for _ in range(16):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if (
+            code.co_name == "_fire_loader_callables"
+            and frame.f_globals.get("__name__") == "sqlalchemy.orm.attributes"
+        ):
+            key = frame.f_locals.get("key")
+            return key if isinstance(key, str) else None
+        frame = frame.f_back
+    return None

@@ -7,6 +7,7 @@ mistake, so ``except`` clauses written for SQLAlchemy keep catching them.
 from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import exc as async_exc
 
 
 class SyncBindError(sa_exc.ArgumentError):
@@ -15,3 +16,20 @@ class SyncBindError(sa_exc.ArgumentError):
 
 class SessionClassError(sa_exc.ArgumentError):
     """A session class argument is not the kind of class it must be."""
+
+
+class ConcurrentSessionUseError(sa_exc.InvalidRequestError):
+    """One ``AsyncSession`` was used by a second task while an operation of another was running."""
+
+
+class ImplicitIOError(sa_exc.MissingGreenlet):
+    """An attribute access needed database IO outside the greenlet bridge (a lazy load, or an
+    expired or deferred attribute)."""
+
+
+class ScopefuncError(sa_exc.ArgumentError, TypeError):
+    """``scopefunc`` is not a callable returning the current scope's key."""
+
+
+class TransactionFinishedError(async_exc.AsyncContextAlreadyStarted):
+    """A finished ``AsyncSessionTransaction`` was awaited or entered again."""

@@ -37,6 +37,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.orm import Session, sessionmaker
 
+from .exc import ScopefuncError
 from .session import (
     AsyncSession,
     _run_to_completion,
@@ -362,7 +363,7 @@ class _ScopedSessionBase:
 
     def __init__(self, session_factory: Any, scopefunc: Callable[[], Hashable]) -> None:
         if not callable(scopefunc):
-            raise TypeError(
+            raise ScopefuncError(
                 f"scopefunc must be a callable returning the current scope's key (e.g. "
                 f"asyncio.current_task), got {scopefunc!r}"
             )
@@ -467,7 +468,11 @@ class async_scoped_session(_ScopedSessionBase):
     async def remove(self) -> None:
         try:
             if self.registry.has():
-                await _run_to_completion(self.registry().close())
+                session = self.registry()
+                if isinstance(session, AsyncSession):
+                    await session.close()  # runs to its end by itself
+                else:
+                    await _run_to_completion(session.close())
         finally:
             self.registry.clear()
 

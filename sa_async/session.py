@@ -3,19 +3,25 @@
 The session proxies a sync ``Session``. Members that only forward to the sync session are
 declared as data (the tuples below) and built by ``_install_proxies``; their exact signatures and
 documentation live in ``sa_async-stubs/session.pyi``. What is written out here is the real
-logic: the greenlet bridge calls, bind translation, transactions and the async context managers.
+logic: the greenlet bridge calls, the concurrent-use guard, bind translation, transactions, the
+async context managers, and the refusal of attribute IO outside the bridge (``ImplicitIOError``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
+import sys
+import threading
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Mapping
-from types import GenericAlias, MappingProxyType, TracebackType
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from contextvars import ContextVar
+from types import FrameType, GenericAlias, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from greenlet import getcurrent  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
 from sqlalchemy.ext.asyncio import (
@@ -25,21 +31,29 @@ from sqlalchemy.ext.asyncio import (
     AsyncScalarResult,
 )
 from sqlalchemy.ext.asyncio import exc as async_exc
-from sqlalchemy.orm import Session, SessionTransaction, object_session
+from sqlalchemy.orm import InstanceState, Session, SessionTransaction, object_session
 from sqlalchemy.orm import close_all_sessions as close_all_sync_sessions
 from sqlalchemy.util import immutabledict
 from typing_extensions import Self
 
 from . import _compat
-from ._bridge import run_in_bridge
-from .exc import SessionClassError, SyncBindError
+from ._bridge import in_bridge, run_in_bridge
+from .exc import (
+    ConcurrentSessionUseError,
+    ImplicitIOError,
+    SessionClassError,
+    SyncBindError,
+    TransactionFinishedError,
+)
 
 _T = TypeVar("_T")
 AsyncBind = AsyncEngine | AsyncConnection
 SyncBind = Engine | Connection
 
-_EXECUTE_OPTIONS: Mapping[str, Any] = MappingProxyType({"prebuffer_rows": True})
-_STREAM_OPTIONS: Mapping[str, Any] = MappingProxyType({"stream_results": True})
+# immutabledict, the class the sync Session merges options into: any other mapping is copied into
+# one on every statement.
+_EXECUTE_OPTIONS: immutabledict[str, Any] = immutabledict({"prebuffer_rows": True})
+_STREAM_OPTIONS: immutabledict[str, Any] = immutabledict({"stream_results": True})
 
 # Sync session -> its AsyncSession, and sync transaction -> its AsyncSessionTransaction. The
 # values are weak: a proxy lives as long as user code holds it, and takes its entry with it.
@@ -52,17 +66,13 @@ _transaction_proxies: weakref.WeakValueDictionary[SessionTransaction, AsyncSessi
 _SYNC_METHODS = (
     "__contains__",
     "__iter__",
-    "add",
-    "add_all",
-    "expire",
-    "expire_all",
-    "expunge",
-    "expunge_all",
     "is_modified",
     "in_transaction",
     "in_nested_transaction",
     "get_bind",
 )
+# Forwarded too, but refused while another task's operation runs: they change the session's state.
+_GUARDED_SYNC_METHODS = ("add", "add_all", "expire", "expire_all", "expunge", "expunge_all")
 # Run in the greenlet bridge and awaited.
 _ASYNC_METHODS = (
     "refresh",
@@ -73,12 +83,12 @@ _ASYNC_METHODS = (
     "flush",
     "get",
     "get_one",
-    "commit",
     "rollback",
-    "close",
-    "reset",
     "invalidate",
 )
+# Run in the bridge to their end even if the caller is cancelled meanwhile: a commit stopped
+# halfway has an unknown outcome, and a close stopped halfway keeps its connection.
+_ASYNC_METHODS_RUN_TO_COMPLETION = ("commit", "close", "reset")
 _READ_ONLY_PROPERTIES = ("dirty", "deleted", "new", "is_active", "no_autoflush", "info")
 _SETTABLE_PROPERTIES = ("identity_map", "autoflush", "execution_options")
 _CLASSMETHODS = ("object_session", "identity_key")
@@ -109,13 +119,85 @@ def _sync_bind_of(bind: object, role: str = "bind") -> SyncBind:
     )
 
 
+# In a task that _run_to_completion started, the task it works for: the concurrent-use guard
+# takes its calls for that task's (a commit's event hook calling back into the session, say).
+# A weak reference: timers and tasks keep copies of the context alive.
+_working_for: ContextVar[weakref.ref[asyncio.Task[Any]] | None] = ContextVar(
+    "sa_async_working_for", default=None
+)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running event loop: a coroutine driven by hand
+        return None
+
+
+def _task_name(task: asyncio.Task[Any] | None) -> str:
+    if task is None:
+        return f"thread {threading.current_thread().name!r}, outside any task"
+    return f"task {task.get_name()!r}"
+
+
+def _in_chain(frame: FrameType | None, wanted: FrameType) -> bool:
+    """Whether ``wanted`` is ``frame`` or one of its callers."""
+    while frame is not None:
+        if frame is wanted:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _awaits(task: asyncio.Task[Any], wanted: FrameType) -> bool:
+    """Whether ``wanted`` is the frame of a coroutine that the suspended ``task`` awaits."""
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        if getattr(awaited, "cr_frame", None) is wanted:
+            return True
+        awaited = getattr(awaited, "cr_await", None)
+    return False
+
+
+def _inside(operation_frame: FrameType) -> bool:
+    """Whether the calling code runs as part of the operation whose coroutine frame is given:
+    awaited by it, run by it in the bridge, or in a task it started to run to completion."""
+    if _in_chain(sys._getframe(2), operation_frame):
+        return True
+    # Sync code in a bridge worker: the task's frames are where the worker's parent switched.
+    parent = getcurrent().parent
+    if parent is not None and _in_chain(parent.gr_frame, operation_frame):
+        return True
+    working_for = _working_for.get()
+    task = None if working_for is None else working_for()
+    return task is not None and _awaits(task, operation_frame)
+
+
+def _task_running(operation_frame: FrameType) -> asyncio.Task[Any] | None:
+    """The task of this event loop whose coroutines include ``operation_frame``, if any."""
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:
+        return None
+    return next((task for task in tasks if _awaits(task, operation_frame)), None)
+
+
 async def _run_to_completion(coro: Coroutine[Any, Any, _T]) -> _T:
     """Await ``coro`` to its end even if the calling task is cancelled meanwhile.
 
-    Used for clean-up (closing a session) that must not stop halfway: the work runs in a task of
-    its own behind a shield, and a cancellation of the caller is re-raised once it has finished.
+    Used for work that must not stop halfway (a commit, whose outcome would be unknown; a close,
+    which would keep its connection): it runs in a task of its own behind a shield, and a
+    cancellation of the caller is re-raised once it has finished.
     """
-    task = asyncio.ensure_future(coro)
+    caller = _current_task()
+    loop = asyncio.get_running_loop()
+    if caller is None:
+        task = loop.create_task(coro)
+    else:
+        context = contextvars.copy_context()
+        context.run(_working_for.set, _working_for.get() or weakref.ref(caller))
+        # Named as the caller: it is the caller's work, as error messages report it.
+        task = context.run(loop.create_task, coro, name=caller.get_name())
     cancellation: asyncio.CancelledError | None = None
     while True:
         try:
@@ -136,11 +218,12 @@ _subscriptable: classmethod[Any, [Any], GenericAlias] = classmethod(GenericAlias
 
 
 def _with_options(
-    execution_options: Mapping[str, Any] | None, forced: Mapping[str, Any]
-) -> Mapping[str, Any]:
+    execution_options: Mapping[str, Any] | None, forced: immutabledict[str, Any]
+) -> immutabledict[str, Any]:
     if not execution_options:
         return forced
-    return {**execution_options, **forced}
+    merged: immutabledict[str, Any] = immutabledict(execution_options).union(forced)
+    return merged
 
 
 class _AwaitableAttrs:
@@ -152,7 +235,11 @@ class _AwaitableAttrs:
         self._instance = instance
 
     def __getattr__(self, name: str) -> Coroutine[Any, Any, Any]:
-        return run_in_bridge(getattr, self._instance, name)
+        sync_session = object_session(self._instance)
+        session = None if sync_session is None else _session_proxies.get(sync_session)
+        if session is None:
+            return run_in_bridge(getattr, self._instance, name)
+        return session._run_guarded(f"awaitable_attrs.{name}", getattr, self._instance, name)
 
 
 class AsyncAttrs:
@@ -211,6 +298,9 @@ class AsyncSession:
         self._async_bind = bind
         self._async_binds: dict[Any, AsyncBind] = dict(binds) if binds else {}
         self._translation: dict[object, object] | None = None
+        # The operation in progress and the frame of the coroutine running it, for the
+        # concurrent-use guard.
+        self._operation: tuple[str, FrameType] | None = None
         sync_session = session_factory(bind=sync_bind, binds=sync_binds, **kw)
         if not isinstance(sync_session, Session):
             raise SessionClassError(
@@ -222,6 +312,55 @@ class AsyncSession:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {type(self.sync_session).__name__} at {id(self):#x}>"
+
+    # -- the concurrent-use guard: one operation at a time, checked before any IO
+
+    def _enter(self, operation: str) -> tuple[str, FrameType] | None:
+        """Take this session for ``operation`` of the calling task, or refuse it before any IO.
+
+        The operation is known by the frame of the coroutine that runs it (the caller): taking
+        it costs 20 ns, where ``asyncio.current_task()`` costs 300 ns (before Python 3.12). Who
+        is calling is only worked out when the session is already taken (``_inside``).
+
+        Returns what ``self._operation`` goes back to when the operation ends: None, or for a
+        nested call (run_sync calling back, say) the running operation, left in place. The hot
+        methods call this around ``run_in_bridge`` themselves, in a try/finally, rather than
+        through ``_run_guarded``: one coroutine fewer costs as much as the guard does.
+        """
+        running = self._operation
+        if running is None:
+            self._operation = (operation, sys._getframe(1))
+        elif not _inside(running[1]):
+            self._refuse_concurrent_use(operation)
+        return running
+
+    async def _run_guarded(
+        self, operation: str, fn: Callable[..., _T], /, *args: Any, **kw: Any
+    ) -> _T:
+        """Run ``fn`` in the bridge as ``operation`` of this session, refusing concurrent use."""
+        running = self._enter(operation)
+        try:
+            return await run_in_bridge(fn, *args, **kw)
+        finally:
+            self._operation = running
+
+    def _refuse_concurrent_use(self, refused: str) -> None:
+        """Raise unless the session is free or the caller is part of its running operation."""
+        running = self._operation
+        if running is None or _inside(running[1]):
+            return
+        operation, frame = running
+        holder = _task_running(frame)
+        running_in = "another task or thread" if holder is None else _task_name(holder)
+        name = type(self).__name__
+        raise ConcurrentSessionUseError(
+            f"{name} {id(self):#x} is in use: {operation} is running in {running_in}, "
+            f"so {refused} from {_task_name(_current_task())} was refused before touching the "
+            f"connection. An {name} serves one task at a time: give each concurrent task its "
+            "own session (one async_sessionmaker() call per task, or async_scoped_session "
+            "with scopefunc=asyncio.current_task), or await the first operation before "
+            "starting the next."
+        )
 
     # -- binds: the sync session holds sync binds; we translate them back to their async objects
 
@@ -304,17 +443,22 @@ class AsyncSession:
         bind_arguments: Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> Result[Any]:
-        result: Result[Any] = await run_in_bridge(
-            self.sync_session.execute,
-            statement,
-            params=params,
-            execution_options=_with_options(execution_options, _EXECUTE_OPTIONS),
-            bind_arguments=bind_arguments,
-            **kw,
-        )
-        server_side = _compat.server_side_cursor_of(result)
+        running = self._enter("execute()")
+        try:
+            result: Result[Any] = await run_in_bridge(
+                self.sync_session.execute,
+                statement,
+                params=params,
+                execution_options=_with_options(execution_options, _EXECUTE_OPTIONS),
+                bind_arguments=bind_arguments,
+                **kw,
+            )
+            server_side = _compat.server_side_cursor_of(result)
+            if server_side is not None:
+                await run_in_bridge(server_side.close)
+        finally:
+            self._operation = running
         if server_side is not None:
-            await run_in_bridge(server_side.close)
             # Worded as SQLAlchemy's message, for code that matches on it.
             name = type(self).__name__
             raise async_exc.AsyncMethodRequired(
@@ -333,14 +477,18 @@ class AsyncSession:
         bind_arguments: Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> Any:
-        return await run_in_bridge(
-            self.sync_session.scalar,
-            statement,
-            params=params,
-            execution_options=_with_options(execution_options, _EXECUTE_OPTIONS),
-            bind_arguments=bind_arguments,
-            **kw,
-        )
+        running = self._enter("scalar()")
+        try:
+            return await run_in_bridge(
+                self.sync_session.scalar,
+                statement,
+                params=params,
+                execution_options=_with_options(execution_options, _EXECUTE_OPTIONS),
+                bind_arguments=bind_arguments,
+                **kw,
+            )
+        finally:
+            self._operation = running
 
     async def scalars(
         self,
@@ -369,14 +517,18 @@ class AsyncSession:
         bind_arguments: Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> AsyncResult[Any]:
-        result: Result[Any] = await run_in_bridge(
-            self.sync_session.execute,
-            statement,
-            params=params,
-            execution_options=_with_options(execution_options, _STREAM_OPTIONS),
-            bind_arguments=bind_arguments,
-            **kw,
-        )
+        running = self._enter("stream()")
+        try:
+            result: Result[Any] = await run_in_bridge(
+                self.sync_session.execute,
+                statement,
+                params=params,
+                execution_options=_with_options(execution_options, _STREAM_OPTIONS),
+                bind_arguments=bind_arguments,
+                **kw,
+            )
+        finally:
+            self._operation = running
         return AsyncResult(result)
 
     async def stream_scalars(
@@ -398,7 +550,11 @@ class AsyncSession:
         return result.scalars()
 
     async def run_sync(self, fn: Callable[..., _T], *args: Any, **kw: Any) -> _T:
-        return await run_in_bridge(fn, self.sync_session, *args, **kw)
+        running = self._enter("run_sync()")
+        try:
+            return await run_in_bridge(fn, self.sync_session, *args, **kw)
+        finally:
+            self._operation = running
 
     async def connection(
         self,
@@ -406,12 +562,16 @@ class AsyncSession:
         execution_options: Mapping[str, Any] | None = None,
         **kw: Any,
     ) -> AsyncConnection:
-        sync_connection = await run_in_bridge(
-            self.sync_session.connection,
-            bind_arguments=bind_arguments,
-            execution_options=execution_options,
-            **kw,
-        )
+        running = self._enter("connection()")
+        try:
+            sync_connection = await run_in_bridge(
+                self.sync_session.connection,
+                bind_arguments=bind_arguments,
+                execution_options=execution_options,
+                **kw,
+            )
+        finally:
+            self._operation = running
         return _compat.async_connection_for(sync_connection)
 
     # -- transactions
@@ -446,7 +606,7 @@ class AsyncSession:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await _run_to_completion(self.close())
+        await self.close()
 
     @classmethod
     def close_all(cls) -> Coroutine[Any, Any, None]:
@@ -472,9 +632,37 @@ def _forward_sync(name: str) -> Callable[..., Any]:
     return forward
 
 
+def _forward_guarded_sync(name: str) -> Callable[..., Any]:
+    operation = f"{name}()"
+
+    def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
+        if self._operation is not None:
+            self._refuse_concurrent_use(operation)
+        return getattr(self.sync_session, name)(*args, **kw)
+
+    return forward
+
+
 def _forward_async(name: str) -> Callable[..., Any]:
+    operation = f"{name}()"
+
     async def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
-        return await run_in_bridge(getattr(self.sync_session, name), *args, **kw)
+        running = self._enter(operation)
+        try:
+            return await run_in_bridge(getattr(self.sync_session, name), *args, **kw)
+        finally:
+            self._operation = running
+
+    return forward
+
+
+def _forward_async_to_completion(name: str) -> Callable[..., Any]:
+    operation = f"{name}()"
+
+    async def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
+        return await _run_to_completion(
+            self._run_guarded(operation, getattr(self.sync_session, name), *args, **kw)
+        )
 
     return forward
 
@@ -509,9 +697,18 @@ def _install_proxies(cls: type[AsyncSession]) -> None:
     for name in _SYNC_METHODS:
         doc = f"Call ``Session.{name}`` on the proxied sync session."
         setattr(cls, name, finish(_forward_sync(name), name, doc))
+    for name in _GUARDED_SYNC_METHODS:
+        doc = f"Call ``Session.{name}`` on the proxied sync session."
+        setattr(cls, name, finish(_forward_guarded_sync(name), name, doc))
     for name in _ASYNC_METHODS:
         doc = f"Run ``Session.{name}`` in the greenlet bridge and await its result."
         setattr(cls, name, finish(_forward_async(name), name, doc))
+    for name in _ASYNC_METHODS_RUN_TO_COMPLETION:
+        doc = (
+            f"Run ``Session.{name}`` in the greenlet bridge to its end, even if the caller is "
+            "cancelled meanwhile (the cancellation is raised afterwards)."
+        )
+        setattr(cls, name, finish(_forward_async_to_completion(name), name, doc))
     for name in _READ_ONLY_PROPERTIES:
         setattr(cls, name, _forward_property(name, settable=False))
     for name in _SETTABLE_PROPERTIES:
@@ -530,6 +727,16 @@ def _install_proxies(cls: type[AsyncSession]) -> None:
 
 
 _install_proxies(AsyncSession)
+
+
+def _is_current(sync_transaction: SessionTransaction, sync_session: Session) -> bool:
+    """Whether ``sync_transaction`` is still one of ``sync_session``'s open transactions."""
+    current = sync_session.get_nested_transaction() or sync_session.get_transaction()
+    while current is not None:
+        if current is sync_transaction:
+            return True
+        current = current.parent
+    return False
 
 
 class AsyncSessionTransaction:
@@ -575,13 +782,22 @@ class AsyncSessionTransaction:
 
     async def _start(self, as_context_manager: bool = False) -> Self:
         if self.sync_transaction is not None:
+            name = type(self).__name__
+            if not _is_current(self.sync_transaction, self.session.sync_session):
+                raise TransactionFinishedError(
+                    f"This {name} has finished (it was committed or rolled back, or its "
+                    "session was closed or invalidated) and cannot be awaited or entered "
+                    "again; start a new one with 'await session.begin()' or "
+                    "'async with session.begin():'."
+                )
             raise async_exc.AsyncContextAlreadyStarted(
-                f"This {type(self).__name__} was already started; call session.begin() "
+                f"This {name} was already started; call session.begin() "
                 "(or begin_nested()) again for a new transaction."
             )
         sync_session = self.session.sync_session
         begin = sync_session.begin_nested if self.nested else sync_session.begin
-        sync_transaction = await run_in_bridge(begin)
+        operation = "begin_nested()" if self.nested else "begin()"
+        sync_transaction = await self.session._run_guarded(operation, begin)
         self.sync_transaction = sync_transaction
         _transaction_proxies[sync_transaction] = self
         if as_context_manager:
@@ -600,7 +816,27 @@ class AsyncSessionTransaction:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await run_in_bridge(self._started().__exit__, exc_type, exc_value, traceback)
+        end = self._end(exc_type, exc_value, traceback)
+        if exc_type is None:
+            # Commits: run to its end, as commit() does.
+            await _run_to_completion(end)
+        else:
+            await end
+
+    def _end(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Coroutine[Any, Any, None]:
+        """The end of an ``async with`` block: commit, or roll back after an exception."""
+        return self.session._run_guarded(
+            "the end of an 'async with session.begin()' block",
+            self._started().__exit__,
+            exc_type,
+            exc_value,
+            traceback,
+        )
 
     @property
     def is_active(self) -> bool:
@@ -620,10 +856,11 @@ class AsyncSessionTransaction:
         return _compat.async_connection_for(self._started().bound_connection(bindkey, **kw))
 
     async def commit(self) -> None:
-        await run_in_bridge(self._started().commit)
+        # Run to its end even if the caller is cancelled: see AsyncSession.commit.
+        await _run_to_completion(self.session._run_guarded("commit()", self._started().commit))
 
     async def rollback(self) -> None:
-        await run_in_bridge(self._started().rollback)
+        await self.session._run_guarded("rollback()", self._started().rollback)
 
 
 class _SessionBeginContext:
@@ -642,7 +879,7 @@ class _SessionBeginContext:
         try:
             await transaction.__aenter__()
         except BaseException:
-            await _run_to_completion(self.session.close())
+            await self.session.close()
             raise
         self.transaction = transaction
         return self.session
@@ -656,11 +893,14 @@ class _SessionBeginContext:
         transaction = self.transaction
         assert transaction is not None
 
+        session = self.session
+
+        # Commit (or roll back) and close as one piece of work, run to its end at once.
         async def finish() -> None:
             try:
-                await transaction.__aexit__(exc_type, exc_value, traceback)
+                await transaction._end(exc_type, exc_value, traceback)
             finally:
-                await self.session.close()
+                await session._run_guarded("close()", session.sync_session.close)
 
         await _run_to_completion(finish())
 
@@ -725,12 +965,50 @@ def async_object_session(instance: object) -> AsyncSession | None:
     return None if sync_session is None else async_session(sync_session)
 
 
+def _refuse_implicit_io(
+    sync_session: Session,
+    state: InstanceState[Any],
+    attribute_names: Collection[str],
+    relationship: str | None,
+) -> None:
+    """Refuse, before any IO, an attribute load of one of our sessions outside the bridge."""
+    if in_bridge() or _session_proxies.get(sync_session) is None:
+        return
+    class_name = state.class_.__name__
+    attribute = relationship or _compat.attribute_being_loaded()
+    if attribute is None:
+        names = ", ".join(sorted(attribute_names))
+        what, eager = f"{class_name} attributes ({names})", "session.refresh(obj)"
+    else:
+        what = f"{class_name}.{attribute}"
+        eager = f".options(selectinload({what}))"
+    if relationship is not None:
+        state_text = "is not loaded"
+    elif attribute is not None and attribute in state.expired_attributes:
+        state_text = "is expired (commit(), rollback() and expire() expire attributes)"
+        eager = "'await session.refresh(obj)' beforehand, or expire_on_commit=False"
+    elif attribute is not None:
+        state_text = "is deferred"
+        eager = f".options(undefer({what}))"
+    else:
+        state_text = "are not loaded"
+    name = attribute or "<attribute>"
+    raise ImplicitIOError(
+        f"{what} {state_text}, and loading it needs database IO, which cannot happen outside "
+        "sa_async's greenlet bridge: a plain attribute access from async code cannot await. "
+        "Nothing was sent to the database. Three fixes: awaitable_attrs, "
+        f"'await obj.awaitable_attrs.{name}'; eager loading, {eager}; or run_sync, run the "
+        "code that touches it inside 'await session.run_sync(fn)'."
+    )
+
+
 async def close_all_sessions() -> None:
     """Close every session in memory, sync and async."""
     await run_in_bridge(close_all_sync_sessions)
 
 
 _compat.install_async_session_provider(async_session)
+_compat.install_attribute_load_check(_refuse_implicit_io)
 _compat.support_orm_sessionmaker_begin(AsyncSession, _SessionBeginContext)
 
 __all__ = [

@@ -1,8 +1,9 @@
 """A throw-away PostgreSQL server for the test session.
 
 The server lives in a temporary directory, listens on 127.0.0.1 on a free port, trusts local
-connections and is stopped (and its directory removed) by ``stop()``. PostgreSQL refuses to run as
-root, so when the tests run as root every server command runs as the ``postgres`` user.
+connections and is stopped (and its directory removed) by ``stop()``. ``halt()`` and ``start()``
+stop and start it again on the same data and port, for the fault tests. PostgreSQL refuses to run
+as root, so when the tests run as root every server command runs as the ``postgres`` user.
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    """One initdb'd cluster, started and stopped by the caller."""
+    """One initdb'd cluster, started and stopped by the caller.
 
-    def __init__(self, bindir: Path) -> None:
+    ``settings`` override server settings (``{"synchronous_commit": "on"}``). By default the
+    server trades durability for speed: a committed transaction survives a clean ``halt()``
+    ("fast") but may be lost in an "immediate" one, which stops it as a crash would.
+    """
+
+    def __init__(self, bindir: Path, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = {"synchronous_commit": "off", **(settings or {})}
         self.port = _free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="sa_async_pg_"))
         self.datadir = self.workdir / "data"
@@ -54,23 +61,14 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, cwd=self.workdir)
 
     def start(self) -> None:
-        if self._as_root:
-            shutil.chown(self.workdir, "postgres", "postgres")
-        self._run(
-            "initdb",
-            "-D",
-            str(self.datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
+        """Create the cluster on first use, then start the server."""
+        if not self.datadir.exists():
+            self._init_cluster()
+        settings = " ".join(f"-c {name}={value}" for name, value in self.settings.items())
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
+            "-c fsync=off -c full_page_writes=off -c max_connections=200 "
+            f"{settings}"
         )
         self._run(
             "pg_ctl",
@@ -84,8 +82,27 @@ class PostgresServer:
             options,
         )
 
+    def _init_cluster(self) -> None:
+        if self._as_root:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data: "fast" cleanly, "immediate" as a crash would."""
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop")
+
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+            self.halt()
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench import memory
+from bench import guard, memory
 from bench._operations import OPERATION_KEYS, OPERATIONS
 from bench._report import write_chart
 from bench.runtime import IMPLEMENTATIONS
@@ -103,3 +103,19 @@ def test_memory_child_process_reports_traced_figures() -> None:
     assert finished.returncode == 0, finished.stderr
     found = json.loads(finished.stdout)
     assert set(found) == {"traced_peak_bytes", "retained_bytes"}
+
+
+def test_guard_benchmark_reports_every_operation_and_variant() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.guard", "--rounds", "2", "--iterations", "5"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "The guard alone" in finished.stdout
+    for operation in (*guard.GUARD_OPERATIONS, *guard.CHECK_OPERATIONS):
+        assert f"| {operation} |" in finished.stdout
+    for variant in guard.SESSION_CLASSES:
+        assert f"| {variant} |" in finished.stdout

@@ -3,17 +3,20 @@ proved on a real database: if SQLAlchemy changes a detail we rely on, a test her
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, cast
 
 import pytest
 import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
-from sqlalchemy import Connection, CursorResult, Result, func, insert, inspect, select
+from sqlalchemy import Connection, CursorResult, Result, event, func, insert, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import loading as orm_loading
+from sqlalchemy.orm import strategies as orm_strategies
 
 from sa_async import AsyncConnection, AsyncEngine, AsyncSession, _compat
 from sa_async._bridge import run_in_bridge
 from tests.conftest import ReadBack, checked_out, untyped
-from tests.models import User
+from tests.models import Address, User
 
 
 async def test_async_connection_for_returns_the_live_proxy_or_one_that_works(
@@ -105,3 +108,66 @@ async def test_support_orm_sessionmaker_begin_makes_sync_sessionmaker_begin_asyn
             raise LookupError
     assert [row.name for row in await read_back("SELECT name FROM users")] == ["committed"]
     assert checked_out(engine) == 0
+
+
+class RefusedLoad(Exception):
+    """Raised by the recording check below, to show that nothing ran after it."""
+
+
+async def test_install_attribute_load_check_runs_before_each_loads_query(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed once, at import; a second installation keeps the first.
+    installed = (orm_strategies._LazyLoader._emit_lazyload, orm_loading._load_on_ident)
+    _compat.install_attribute_load_check(lambda *args: None)
+    assert (orm_strategies._LazyLoader._emit_lazyload, orm_loading._load_on_ident) == installed
+    # Install a recording check on SQLAlchemy's own functions instead, for this test only.
+    originals = [cast(Any, function).__wrapped__ for function in installed]
+    monkeypatch.setattr(orm_strategies._LazyLoader, "_emit_lazyload", originals[0])
+    monkeypatch.setattr(orm_loading, "_load_on_ident", originals[1])
+    seen: list[tuple[object, str, tuple[str, ...], str | None, str | None]] = []
+    refuse = False
+
+    def record(
+        session: Session, state: Any, names: Collection[str], relationship: str | None
+    ) -> None:
+        accessed = _compat.attribute_being_loaded()
+        seen.append((session, state.class_.__name__, tuple(sorted(names)), relationship, accessed))
+        if refuse:
+            raise RefusedLoad
+
+    _compat.install_attribute_load_check(record)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    async with AsyncSession(engine) as session:
+        session.add(User(name="ann", bio="bio", addresses=[Address(email="a@x")]))
+        await session.commit()
+
+        def touch(sync_session: Session) -> list[object]:
+            user = sync_session.scalars(select(User)).one()
+            sync_session.expire(user, ["name"])
+            return [user.name, user.bio, len(user.addresses)]
+
+        assert await session.run_sync(touch) == ["ann", "bio", 1]
+        sync_session = session.sync_session
+        assert [entry[1:] for entry in seen] == [
+            ("User", ("name",), None, "name"),  # expired
+            ("User", ("bio",), None, "bio"),  # deferred
+            ("User", ("addresses",), "addresses", "addresses"),  # lazy relationship
+        ]
+        assert all(entry[0] is sync_session for entry in seen)
+
+        # An exception from the check stops the load before its query (and its autoflush).
+        user = await session.scalar(select(User))
+        assert user is not None
+        session.expire(user)
+        session.add(User(name="pending"))
+        refuse, sent_before = True, len(statements)
+        for attribute in ("name", "addresses"):
+            with pytest.raises(RefusedLoad):
+                await session.run_sync(lambda sync_session: getattr(user, attribute))  # noqa: B023
+        assert len(statements) == sent_before and len(session.new) == 1
+
+
+def test_attribute_being_loaded_is_none_outside_an_attribute_access() -> None:
+    assert _compat.attribute_being_loaded() is None

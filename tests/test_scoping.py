@@ -19,6 +19,7 @@ import sqlalchemy.orm as sqlalchemy_orm
 from sqlalchemy import Engine, func, literal, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Query, Session, SessionTransaction, sessionmaker
+from sqlalchemy.util import immutabledict
 
 import sa_async
 from sa_async import (
@@ -31,6 +32,7 @@ from sa_async import (
     scoped_session,
 )
 from sa_async._bridge import run_in_bridge
+from sa_async.exc import ScopefuncError
 from sa_async.scoping import ScopeRegistry
 from tests.conftest import ReadBack, checked_out, untyped
 from tests.models import Address, User
@@ -116,10 +118,15 @@ def test_scopefunc_is_required_and_must_be_callable() -> None:
     engine = create_async_engine("sqlite+aiosqlite://")
     with pytest.raises(TypeError, match="scopefunc"):
         untyped(async_scoped_session)(async_sessionmaker(engine))
-    with pytest.raises(TypeError, match="scopefunc must be a callable"):
+    with pytest.raises(ScopefuncError, match="scopefunc must be a callable"):
         async_scoped_session(async_sessionmaker(engine), untyped("current_task"))
-    with pytest.raises(TypeError, match="scopefunc must be a callable"):
+    with pytest.raises(ScopefuncError, match="scopefunc must be a callable"):
+        async_scoped_session(async_sessionmaker(engine), untyped(None))
+    with pytest.raises(ScopefuncError, match="scopefunc must be a callable"):
         scoped_session(sessionmaker(), untyped(42))
+    # Code that caught SQLAlchemy's TypeError keeps catching it.
+    assert issubclass(ScopefuncError, TypeError)
+    assert issubclass(ScopefuncError, sa_exc.ArgumentError)
 
 
 def test_scoped_session_given_an_async_sessionmaker_points_at_async_scoped_session() -> None:
@@ -207,7 +214,8 @@ async def test_proxies_reach_the_current_session_and_stay_awaitable(
 async def test_settable_attributes_set_the_current_session(scoped: AsyncScoped) -> None:
     scoped.autoflush = False
     assert scoped().autoflush is False and scoped.autoflush is False
-    scoped.execution_options = {"populate_existing": True}
+    # Session executes with execution_options.union(...): an immutabledict, as the stubs ask.
+    scoped.execution_options = immutabledict({"populate_existing": True})
     assert scoped().execution_options == {"populate_existing": True}
     scoped.info["request"] = 7
     assert scoped().info == {"request": 7}
