@@ -140,3 +140,16 @@ def attribute_being_loaded() -> str | None:
             return key if isinstance(key, str) else None
         frame = frame.f_back
     return None
+
+
+def looks_up_identities_like_session(session_class: type[Session]) -> bool:
+    """Return True when ``session_class`` finds ``get()``'s objects as ``Session`` does.
+
+    ``Session.get`` consults the identity map through a private hook that sharding sessions
+    override; only when neither ``get`` nor that hook is overridden may the identity map be read
+    directly.
+    """
+    return (
+        session_class.get is Session.get
+        and session_class._identity_lookup is Session._identity_lookup
+    )

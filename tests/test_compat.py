@@ -171,3 +171,20 @@ async def test_install_attribute_load_check_runs_before_each_loads_query(
 
 def test_attribute_being_loaded_is_none_outside_an_attribute_access() -> None:
     assert _compat.attribute_being_loaded() is None
+
+
+def test_looks_up_identities_like_session_spots_overridden_lookups() -> None:
+    from sqlalchemy.ext.horizontal_shard import ShardedSession
+
+    class PlainSubclass(Session):
+        pass
+
+    class OwnGet(Session):
+        def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+            return super().get(entity, ident, **kw)
+
+    assert _compat.looks_up_identities_like_session(Session)
+    assert _compat.looks_up_identities_like_session(PlainSubclass)
+    assert not _compat.looks_up_identities_like_session(OwnGet)
+    # Sharded sessions look identities up per shard through the private hook.
+    assert not _compat.looks_up_identities_like_session(ShardedSession)
