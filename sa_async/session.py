@@ -705,9 +705,12 @@ def _forward_async_to_completion(name: str) -> Callable[..., Any]:
     operation = f"{name}()"
 
     async def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
-        return await _run_to_completion(
-            self._run_guarded(operation, getattr(self.sync_session, name), *args, **kw)
-        )
+        method = getattr(self.sync_session, name)
+        if name == "close" and self.sync_session.get_transaction() is None:
+            # No transaction, no connection: closing only expunges, which awaits nothing, so
+            # no cancellation can land halfway and the task + shield would protect nothing.
+            return await self._run_guarded(operation, method, *args, **kw)
+        return await _run_to_completion(self._run_guarded(operation, method, *args, **kw))
 
     return forward
 

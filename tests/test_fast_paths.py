@@ -2,11 +2,13 @@
 
 ``AsyncSession.get()`` answers from the identity map without entering the bridge when that
 cannot need IO; every case where the sync ``Session.get`` would query, refresh or decide
-otherwise must still behave as it does.
+otherwise must still behave as it does. ``close()`` without a transaction skips the task and
+shield that make a close with one complete under cancellation.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from sa_async import AsyncEngine, AsyncSession, async_sessionmaker
 from sa_async import session as session_module
+from tests.conftest import checked_out
 from tests.models import Address, User
 
 
@@ -171,3 +174,35 @@ async def test_get_of_a_wrong_length_key_still_raises(
         await session.get_one(User, user_id)
         with pytest.raises(Exception, match="Incorrect number of values"):
             await session.get(User, (user_id, 2))
+
+
+async def test_close_without_a_transaction_still_expunges_everything(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    user_id = await stored_user(maker)
+    async with maker() as session:
+        user = await session.get_one(User, user_id)
+        await session.commit()  # no transaction left: close takes the fast path
+        assert session.get_transaction() is None
+        await session.close()
+        assert user not in session
+        assert list(session) == []
+
+
+async def test_close_with_a_transaction_still_completes_when_cancelled(
+    engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
+) -> None:
+    closing = asyncio.Event()
+
+    async def close_while_cancelled() -> None:
+        session = maker()
+        await session.get(User, 1)  # begins a transaction and checks out a connection
+        closing.set()
+        await session.close()
+
+    task = asyncio.ensure_future(close_while_cancelled())
+    await closing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert checked_out(engine) == 0
