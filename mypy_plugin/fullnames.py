@@ -1,0 +1,14 @@
+"""Every fully-qualified name the plugin matches, spelled where it is defined (stub module paths,
+not re-exports: mypy reports ``sa_async.session.AsyncSession``, never ``sa_async.AsyncSession``)."""
+
+from __future__ import annotations
+
+ASYNC_SESSION = "sa_async.session.AsyncSession"
+ASYNC_SESSIONMAKER = "sa_async.session.async_sessionmaker"
+ASYNC_ATTRS = "sa_async.session.AsyncAttrs"
+AWAITABLE_ATTRS = "sa_async.session._AwaitableAttrs"
+SCOPED_SESSION = "sa_async.scoping.scoped_session"
+ASYNC_SCOPED_SESSION = "sa_async.scoping.async_scoped_session"
+
+SESSION = "sqlalchemy.orm.session.Session"
+SESSIONMAKER = "sqlalchemy.orm.session.sessionmaker"

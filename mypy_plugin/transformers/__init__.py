@@ -1,0 +1,1 @@
+"""One module per concern: sessionmaker inference, awaitable attributes, misuse checks."""
