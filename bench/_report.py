@@ -1,10 +1,13 @@
-"""The Markdown table and the PNG chart of a ``bench.runtime`` results dictionary."""
+"""What the benchmarks share: provenance, quartiles, writing results; and the Markdown table and
+the PNG chart of a ``bench.runtime`` results dictionary."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,25 @@ def sa_async_provenance() -> str:
     except (OSError, subprocess.CalledProcessError):
         return f"sa_async from {source}"
     return f"sa_async at {commit}" + (" with uncommitted changes" if changed else "")
+
+
+def quartiles(values: list[float]) -> dict[str, float]:
+    """The median and the quartiles of ``values`` (all three the value itself for one value)."""
+    if len(values) == 1:
+        return {"median": values[0], "q1": values[0], "q3": values[0]}
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": median, "q1": q1, "q3": q3}
+
+
+def write_results(
+    output: Path, results: dict[str, Any], markdown_report: Callable[[dict[str, Any]], str]
+) -> None:
+    """Write ``results`` as JSON to ``output`` and its report beside it (``.md``); print it."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1) + "\n")
+    report = markdown_report(results)
+    output.with_suffix(".md").write_text(report)
+    print(report)
 
 
 def _format_ratio(quartiles: dict[str, float], spread: bool = True) -> str:

@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import sqlalchemy
 
-    from bench._report import sa_async_provenance
+    from bench._report import sa_async_provenance, write_results
 
     raw = sys.argv[1:] if argv is None else argv
     results = {
@@ -282,12 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "sa_async": sa_async_provenance(),
         "scenarios": measure(arguments.count, arguments.repeat),
     }
-    output: Path = arguments.output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=1) + "\n")
-    report = markdown_report(results)
-    output.with_suffix(".md").write_text(report)
-    print(report)
+    write_results(arguments.output, results, markdown_report)
     return 0
 
 

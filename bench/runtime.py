@@ -45,7 +45,7 @@ import sqlalchemy
 
 from bench._databases import DATABASES, Database, open_database, postgresql_server
 from bench._operations import OPERATION_KEYS, OPERATIONS, AsyncSide, Clock, Operation
-from bench._report import sa_async_provenance, write_outputs
+from bench._report import quartiles, sa_async_provenance, write_outputs
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMPLEMENTATIONS = ("sa_async", "sqlalchemy", "sync")
@@ -124,17 +124,10 @@ async def _measure_frozen(
     return found
 
 
-def _quartiles(values: list[float]) -> dict[str, float]:
-    if len(values) == 1:
-        return {"median": values[0], "q1": values[0], "q3": values[0]}
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return {"median": median, "q1": q1, "q3": q3}
-
-
 def _ratios(numerators: list[float], denominators: list[float]) -> dict[str, float]:
     """Quartiles of the per-round ratios (each round's pair was measured side by side)."""
     pairs = zip(numerators, denominators, strict=True)
-    return _quartiles([top / bottom if bottom else math.inf for top, bottom in pairs])
+    return quartiles([top / bottom if bottom else math.inf for top, bottom in pairs])
 
 
 def summarise(operation: Operation, samples: Samples) -> dict[str, Any]:

@@ -153,3 +153,20 @@ def looks_up_identities_like_session(session_class: type[Session]) -> bool:
         session_class.get is Session.get
         and session_class._identity_lookup is Session._identity_lookup
     )
+
+
+def closes_without_io(session: Session) -> bool:
+    """Return True when ``session.close()`` has nothing to do but reset an empty session.
+
+    That is: no transaction to end (so no connection to release), no object to detach (so no
+    ``*_to_detached`` / ``*_to_transient`` event to fire), and ``close`` as ``Session`` does it.
+    """
+    session_class = type(session)
+    return (
+        session._transaction is None
+        and not session._new
+        and not session.identity_map._dict
+        and session_class.close is Session.close
+        and session_class._close_impl is Session._close_impl
+        and session_class.expunge_all is Session.expunge_all
+    )

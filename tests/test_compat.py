@@ -188,3 +188,35 @@ def test_looks_up_identities_like_session_spots_overridden_lookups() -> None:
     assert not _compat.looks_up_identities_like_session(OwnGet)
     # Sharded sessions look identities up per shard through the private hook.
     assert not _compat.looks_up_identities_like_session(ShardedSession)
+
+
+async def test_closes_without_io_only_for_an_empty_session_without_transaction(
+    engine: AsyncEngine,
+) -> None:
+    class OwnClose(Session):
+        def close(self) -> None:
+            super().close()
+
+    sync_engine = engine.sync_engine
+    assert _compat.closes_without_io(Session(sync_engine))
+    assert not _compat.closes_without_io(OwnClose(sync_engine))
+    async with AsyncSession(engine) as session:
+        sync_session = session.sync_session
+        assert _compat.closes_without_io(sync_session)
+        session.add(User(name="pending"))
+        # Closing would detach the pending object (an event), and end the transaction that
+        # add() began (another).
+        assert not _compat.closes_without_io(sync_session)
+        session.expunge_all()
+        assert not _compat.closes_without_io(sync_session)
+        await session.scalar(select(func.count(User.id)))
+        # A transaction, and its connection, to end.
+        assert not _compat.closes_without_io(sync_session)
+        await session.commit()
+        assert _compat.closes_without_io(sync_session)
+        user = User(name="stored")
+        session.add(user)
+        await session.commit()
+        # A persistent object in the identity map to detach.
+        assert not _compat.closes_without_io(sync_session)
+        assert user in session

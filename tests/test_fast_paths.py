@@ -2,24 +2,44 @@
 
 ``AsyncSession.get()`` answers from the identity map without entering the bridge when that
 cannot need IO; every case where the sync ``Session.get`` would query, refresh or decide
-otherwise must still behave as it does. ``close()`` without a transaction skips the task and
-shield that make a close with one complete under cancellation.
+otherwise must still behave as it does. ``close()`` of an empty session without a transaction
+runs the sync close on the spot. Work run to completion (commit, close, the end of
+``maker.begin()``) runs in the calling task and defers a cancellation until it is done, instead
+of running in a task of its own behind a shield. Pass-through members are compiled with the
+target's own parameters and call it as SQLAlchemy's proxies do. The scope registry finds a stored
+key by its id. The sessionmaker builds sessions with one dict merge, and the sync session keeps
+its AsyncSession in an attribute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import delete, event, update
+import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
+import sqlalchemy.orm as sqlalchemy_orm
+from sqlalchemy import create_engine, delete, event, update
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_
 
-from sa_async import AsyncEngine, AsyncSession, async_sessionmaker
+from sa_async import (
+    AsyncEngine,
+    AsyncSession,
+    async_scoped_session,
+    async_session,
+    async_sessionmaker,
+    scoped_session,
+)
 from sa_async import session as session_module
-from tests.conftest import checked_out
+from sa_async._bridge import in_bridge
+from sa_async.exc import ConcurrentSessionUseError
+from sa_async.scoping import ScopeRegistry
+from tests.conftest import ReadBack, checked_out, untyped
 from tests.models import Address, User
 
 
@@ -206,3 +226,384 @@ async def test_close_with_a_transaction_still_completes_when_cancelled(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert checked_out(engine) == 0
+
+
+# -- close() of an empty session without a transaction
+
+
+@contextmanager
+def recorded_bridge_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    bridged: list[object] = []
+    # The runtime's module global (the stubs do not declare private imports).
+    real_run_in_bridge = getattr(session_module, "run_in_bridge")  # noqa: B009
+
+    async def recording_run_in_bridge(fn: Any, *args: Any, **kw: Any) -> Any:
+        bridged.append(fn)
+        return await real_run_in_bridge(fn, *args, **kw)
+
+    monkeypatch.setattr(session_module, "run_in_bridge", recording_run_in_bridge)
+    yield bridged
+
+
+async def test_close_of_an_empty_session_runs_the_sync_close_without_the_bridge(
+    maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[Session] = []
+    with recorded_bridge_calls(monkeypatch) as bridged:
+        async with maker() as session:
+            event.listen(session.sync_session, "after_transaction_end", untyped(closed.append))
+        assert bridged == []
+        # Closed for real: a session built with close_resets_only=False refuses further use.
+        final = maker(close_resets_only=False)
+        await final.close()
+        with pytest.raises(Exception, match="closed"):
+            final.add(User(name="late"))
+
+
+async def test_close_that_detaches_objects_still_fires_its_events_in_the_bridge(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    user_id = await stored_user(maker)
+    detached: list[bool] = []
+    async with maker() as session:
+        user = await session.get_one(User, user_id)
+        await session.commit()  # no transaction left, but an object to detach
+        event.listen(
+            session.sync_session,
+            "persistent_to_detached",
+            lambda sync_session, instance: detached.append(in_bridge()),
+        )
+        await session.close()
+        assert user not in session
+    assert detached == [True]
+
+
+class AwaitingCloseSession(Session):
+    """A sync Session whose close() awaits: it needs the bridge even with nothing to end."""
+
+    def close(self) -> None:
+        await_(asyncio.sleep(0))
+        super().close()
+
+
+async def test_close_of_a_session_class_overriding_close_goes_through_the_bridge(
+    engine: AsyncEngine,
+) -> None:
+    session = AsyncSession(engine, sync_session_class=AwaitingCloseSession)
+    await session.close()
+
+
+async def test_close_of_an_empty_session_is_still_refused_during_another_tasks_operation(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    session = maker()
+    started = asyncio.Event()
+
+    def hold(sync_session: Session) -> None:
+        started.set()
+        await_(asyncio.sleep(0.05))
+
+    holder = asyncio.ensure_future(session.run_sync(hold))
+    await started.wait()
+    assert session.get_transaction() is None
+    with pytest.raises(ConcurrentSessionUseError, match=r"so close\(\) from"):
+        await session.close()
+    await holder
+    await session.close()
+
+
+# -- work run to completion, in the calling task
+
+
+async def test_commit_and_close_run_in_the_calling_task(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    tasks: list[object] = []
+    async with maker() as session:
+        sync_session = session.sync_session
+        event.listen(sync_session, "before_commit", lambda s: tasks.append(asyncio.current_task()))
+        event.listen(
+            sync_session, "after_transaction_end", lambda s, t: tasks.append(asyncio.current_task())
+        )
+        session.add(User(name="ann"))
+        await session.commit()
+        await session.get(User, 1)
+    assert tasks and all(task is asyncio.current_task() for task in tasks)
+
+
+async def test_a_cancellation_waits_for_the_awaited_future_and_then_comes() -> None:
+    run_to_completion = getattr(session_module, "_RunToCompletion")  # noqa: B009
+    loop = asyncio.get_running_loop()
+    io: asyncio.Future[int] = loop.create_future()
+    seen: list[int] = []
+
+    async def work() -> int:
+        value = await io
+        seen.append(value)
+        await asyncio.sleep(0)  # a bare yield, where a second cancellation lands
+        return value
+
+    async def caller() -> int:
+        result: int = await run_to_completion(work())
+        return result
+
+    task = asyncio.ensure_future(caller())
+    await asyncio.sleep(0)
+    assert task.cancel()
+    await asyncio.sleep(0)
+    # The driver's future was left alone, and the task waits for it.
+    assert not io.cancelled() and not task.done()
+    io.set_result(42)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == [42]
+    assert untyped(task).cancelling() == 2
+
+
+async def test_a_nested_run_to_completion_leaves_the_cancellation_to_the_outer_one() -> None:
+    run_to_completion = getattr(session_module, "_RunToCompletion")  # noqa: B009
+    loop = asyncio.get_running_loop()
+    io: asyncio.Future[int] = loop.create_future()
+    steps: list[str] = []
+
+    async def inner() -> int:
+        value = await io
+        steps.append("inner done")
+        return value
+
+    async def outer() -> int:
+        value: int = await run_to_completion(inner())
+        # The cancellation came during the inner work: the outer work still runs to its end.
+        await asyncio.sleep(0)
+        steps.append("outer done")
+        return value
+
+    task = asyncio.ensure_future(run_to_completion(outer()))
+    await asyncio.sleep(0)
+    assert task.cancel()
+    await asyncio.sleep(0)
+    assert not io.cancelled() and not task.done()
+    io.set_result(7)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert steps == ["inner done", "outer done"]
+    assert untyped(task).cancelling() == 1
+
+
+async def test_a_run_to_completion_without_cancellation_returns_and_raises_as_awaited() -> None:
+    run_to_completion = getattr(session_module, "_RunToCompletion")  # noqa: B009
+
+    async def value() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    async def failure() -> None:
+        await asyncio.sleep(0)
+        raise LookupError("from the work")
+
+    assert await run_to_completion(value()) == "done"
+    with pytest.raises(LookupError, match="from the work"):
+        await run_to_completion(failure())
+
+
+async def test_a_commit_under_a_timeout_completes_then_times_out(
+    maker: async_sessionmaker[AsyncSession], read_back: ReadBack
+) -> None:
+    def slow_before_commit(sync_session: Session) -> None:
+        await_(asyncio.sleep(0.05))
+
+    session = maker()
+    event.listen(session.sync_session, "before_commit", slow_before_commit)
+    session.add(User(name="committed"))
+    with pytest.raises(TimeoutError):
+        # asyncio.timeout and Task.cancelling are 3.11's; mypy checks for 3.10.
+        async with untyped(asyncio).timeout(0.01):
+            await session.commit()
+    assert untyped(asyncio.current_task()).cancelling() == 0
+    assert [row[0] for row in await read_back("SELECT name FROM users")] == ["committed"]
+    await session.close()
+    assert checked_out(maker.kw["bind"]) == 0
+
+
+class ClosingAsyncSession(AsyncSession):
+    """Counts its close() calls."""
+
+    closes = 0
+
+    async def close(self) -> None:
+        type(self).closes += 1
+        await super().close()
+
+
+async def test_sessionmaker_begin_closes_through_the_sessions_own_close(
+    engine: AsyncEngine,
+) -> None:
+    ClosingAsyncSession.closes = 0
+    maker = async_sessionmaker(engine, class_=ClosingAsyncSession)
+    async with maker.begin() as session:
+        session.add(User(name="ann"))
+    assert ClosingAsyncSession.closes == 1
+    with pytest.raises(LookupError):
+        async with maker.begin() as session:
+            raise LookupError
+    assert ClosingAsyncSession.closes == 2
+    assert checked_out(engine) == 0
+
+
+# -- compiled pass-through members
+
+
+class RecordingSession(Session):
+    """Records how the proxies call the sync session."""
+
+    calls: ClassVar[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = []
+
+    def add(self, instance: object, *args: Any, **kw: Any) -> None:
+        type(self).calls.append(("add", args, kw))
+        super().add(instance, *args, **kw)
+
+    def is_modified(self, instance: object, *args: Any, **kw: Any) -> bool:
+        type(self).calls.append(("is_modified", args, kw))
+        return super().is_modified(instance, *args, **kw)
+
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Any:
+        type(self).calls.append(("get_bind", (mapper,), kw))
+        return super().get_bind(mapper, **kw)
+
+    def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+        type(self).calls.append(("get", (), kw))
+        return super().get(entity, ident, **kw)
+
+
+async def test_pass_through_members_call_the_sync_session_as_sqlalchemys_do(
+    engine: AsyncEngine,
+) -> None:
+    def calls_of(session: Any) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+        RecordingSession.calls = []
+        user = User(name="ann")
+        session.add(user)
+        session.is_modified(user)
+        return RecordingSession.calls
+
+    ours = AsyncSession(engine, sync_session_class=RecordingSession)
+    theirs = sqlalchemy_asyncio.AsyncSession(engine, sync_session_class=RecordingSession)
+    assert calls_of(ours) == calls_of(theirs)
+    await ours.close()
+    await theirs.close()
+    for name in ("add", "add_all", "expire", "expunge", "is_modified", "__contains__"):
+        member = getattr(AsyncSession, name)
+        assert inspect.signature(member) == inspect.signature(getattr(Session, name)), name
+        assert member.__module__ == "sa_async.session" and member.__name__ == name
+
+
+def test_scoped_pass_through_members_call_the_session_as_sqlalchemys_do() -> None:
+    def calls_of(scoped: Any) -> list[tuple[str, int, list[str]]]:
+        RecordingSession.calls = []
+        scoped.add(User(name="ann"))
+        scoped.get(User, 1)
+        scoped.get_bind(User)
+        scoped.remove()
+        # Each get() builds its own statement: compare the shape of the calls.
+        return [(name, len(args), sorted(kw)) for name, args, kw in RecordingSession.calls]
+
+    engine = create_engine("sqlite://")
+    User.metadata.create_all(engine)
+    factory = sqlalchemy_orm.sessionmaker(engine, class_=RecordingSession)
+    ours = calls_of(scoped_session(factory))
+    assert ours == calls_of(sqlalchemy_orm.scoped_session(factory))
+    assert ("add", 0, ["_warn"]) in ours
+
+
+async def test_async_scoped_pass_through_members_keep_the_guard(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    scoped = async_scoped_session(maker, scopefunc=lambda: "shared")
+    session = scoped()
+    started = asyncio.Event()
+
+    def hold(sync_session: Session) -> None:
+        started.set()
+        await_(asyncio.sleep(0.05))
+
+    holder = asyncio.ensure_future(session.run_sync(hold))
+    await started.wait()
+    with pytest.raises(ConcurrentSessionUseError, match=r"so add\(\) from"):
+        await asyncio.ensure_future(asyncio.to_thread(scoped.add, User(name="x")))
+    await holder
+    await scoped.remove()
+
+
+# -- the scope registry
+
+
+class ValueKey:
+    """A weakly referenceable scope key that compares by value."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ValueKey) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def test_registry_keys_that_compare_equal_still_share_one_value() -> None:
+    current: list[ValueKey] = [ValueKey(1)]
+    registry = ScopeRegistry(Session, lambda: current[0])
+    first = registry()
+    twin = ValueKey(1)
+    current[0], held = twin, current[0]
+    assert registry() is first and registry.has()
+    assert held is not twin
+
+
+def test_registry_gives_a_new_value_to_a_new_key_at_a_dead_keys_address() -> None:
+    current: list[ValueKey | None] = [ValueKey(1)]
+    registry = ScopeRegistry(Session, lambda: current[0])
+    first = registry()
+    address = id(current[0])
+    current[0] = None
+    gc.collect()
+    assert len(registry) == 0
+    # CPython hands a freed block to the next object of its size, most of the time.
+    for attempt in range(1000):
+        candidate = ValueKey(attempt + 2)
+        if id(candidate) == address:
+            break
+    current[0] = candidate
+    assert registry() is not first
+    assert len(registry) == 1
+
+
+def test_the_sync_session_holds_its_async_session_weakly(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine)
+    sync_session = session.sync_session
+    assert async_session(sync_session) is session
+    del session
+    gc.collect()
+    assert async_session(sync_session) is None
+
+
+def test_registry_lookups_follow_set_clear_and_alternating_keys() -> None:
+    first_key, second_key = ValueKey(1), ValueKey(2)
+    current = [first_key]
+    registry = ScopeRegistry(Session, lambda: current[0])
+    first = registry()
+    replacement = Session()
+    registry.set(replacement)
+    assert registry() is replacement
+    registry.clear()
+    fresh = registry()
+    assert fresh is not first and fresh is not replacement
+    current[0] = second_key
+    second = registry()
+    for _ in range(3):
+        current[0] = first_key
+        assert registry() is fresh
+        current[0] = second_key
+        assert registry() is second
+    assert len(registry) == 2

@@ -205,7 +205,7 @@ async def test_nested_calls_of_the_running_operation_are_not_concurrent_use(
             addresses = await_(user.awaitable_attrs.addresses)
             session.add(User(name="added inside"))
             await_(session.flush())
-            # A commit runs to its end in a task of its own, working for this one.
+            # A commit run to its end, from inside the running operation.
             await_(session.commit())
             return [address.email for address in addresses]
 

@@ -61,14 +61,16 @@ class TaskPlan:
 def plans(rng: random.Random) -> list[TaskPlan]:
     result = []
     for index in range(TASKS):
-        hops = rng.randrange(0, 40) if rng.random() < 0.5 else None
+        # Within a task's work: commits and closes run to completion in the task itself, in a
+        # few turns of the loop, so later cancellations would mostly find the task done.
+        hops = rng.randrange(0, 24) if rng.random() < 0.5 else None
         result.append(
             TaskPlan(
                 tag=f"task-{index}",
                 flow=CANCEL_POINTS[index % len(CANCEL_POINTS)],
                 cancel=index % UNCANCELLED_EVERY != 0,
                 hops=hops,
-                delay=rng.uniform(0, 0.004),
+                delay=rng.uniform(0, 0.0025),
                 hold_connection_first=rng.random() < 0.5,
             )
         )
