@@ -12,3 +12,13 @@ ASYNC_SCOPED_SESSION = "sa_async.scoping.async_scoped_session"
 
 SESSION = "sqlalchemy.orm.session.Session"
 SESSIONMAKER = "sqlalchemy.orm.session.sessionmaker"
+
+# What _AwaitableAttrs.__getattr__ returns: Coroutine[Any, Any, <the loaded value>].
+COROUTINE = "typing.Coroutine"
+# The annotation of mapped attributes: Mapped[T] reads as T on an instance.
+MAPPED = "sqlalchemy.orm.base.Mapped"
+# Reads as T on an instance too.
+HYBRID_PROPERTY = "sqlalchemy.ext.hybrid.hybrid_property"
+# SQLAlchemy's own asyncio classes, which code half-way through the migration may still mix in.
+SQLALCHEMY_ASYNC_SESSION = "sqlalchemy.ext.asyncio.session.AsyncSession"
+SQLALCHEMY_ASYNC_SESSIONMAKER = "sqlalchemy.ext.asyncio.session.async_sessionmaker"

@@ -6,7 +6,9 @@ in ``fullnames.py`` and the error codes in ``errorcodes.py``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mypy.options import Options
@@ -14,19 +16,38 @@ from mypy.plugin import (
     AttributeContext,
     ClassDefContext,
     FunctionContext,
-    MethodContext,
-    MethodSigContext,
+    FunctionSigContext,
     Plugin,
     ReportConfigContext,
 )
 from mypy.types import FunctionLike, Type
 
+from mypy_plugin import fullnames
+from mypy_plugin.transformers import awaitable_attrs, misuse, sessionmakers
+
 # fullname -> hook, one table per kind of hook; the transformer modules provide the functions.
-FUNCTION_HOOKS: dict[str, Callable[[FunctionContext], Type]] = {}
-METHOD_HOOKS: dict[str, Callable[[MethodContext], Type]] = {}
-METHOD_SIGNATURE_HOOKS: dict[str, Callable[[MethodSigContext], FunctionLike]] = {}
+FUNCTION_HOOKS: dict[str, Callable[[FunctionContext], Type]] = {
+    fullnames.ASYNC_SESSIONMAKER: sessionmakers.async_sessionmaker_type,
+    fullnames.ASYNC_SESSION: sessionmakers.async_session_type,
+    fullnames.SESSIONMAKER: misuse.sessionmaker_of_async_sessions,
+    fullnames.SCOPED_SESSION: misuse.scoped_session_of_async_sessionmaker,
+    fullnames.ASYNC_SCOPED_SESSION: misuse.async_scoped_session_of_sessionmaker,
+}
+# Calls that unpack a dictionary the plugin can read (`**{"class_": X}`, `**options`) are
+# checked as if its items were keyword arguments.
+FUNCTION_SIGNATURE_HOOKS: dict[str, Callable[[FunctionSigContext], FunctionLike]] = {
+    fullnames.ASYNC_SESSIONMAKER: sessionmakers.keyword_dicts_as_keywords,
+    fullnames.ASYNC_SESSION: sessionmakers.keyword_dicts_as_keywords,
+    fullnames.SESSIONMAKER: sessionmakers.keyword_dicts_as_keywords,
+}
 ATTRIBUTE_HOOKS: dict[str, Callable[[AttributeContext], Type]] = {}
-BASE_CLASS_HOOKS: dict[str, Callable[[ClassDefContext], None]] = {}
+# Class fullname -> hook for every name its __getattr__ serves (mypy asks "<class>.<any name>").
+GETATTR_HOOKS: dict[str, Callable[[AttributeContext], Type]] = {
+    fullnames.AWAITABLE_ATTRS: awaitable_attrs.awaitable_attribute,
+}
+BASE_CLASS_HOOKS: dict[str, Callable[[ClassDefContext], None]] = {
+    fullnames.ASYNC_SESSION: sessionmakers.adopt_sync_session_class,
+}
 
 
 class SaAsyncPlugin(Plugin):
@@ -34,29 +55,49 @@ class SaAsyncPlugin(Plugin):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
+        # Cached results of a different plugin version must not be reused, nor those of an edited
+        # plugin whose version was not bumped (mypy fingerprints the entry module alone).
+        from mypy_plugin import __version__
+
+        self._config_data = {
+            "sa_async_plugin_version": __version__,
+            "sa_async_plugin_source": _source_digest(),
+        }
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         return FUNCTION_HOOKS.get(fullname)
 
-    def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
-        return METHOD_HOOKS.get(fullname)
-
-    def get_method_signature_hook(
+    def get_function_signature_hook(
         self, fullname: str
-    ) -> Callable[[MethodSigContext], FunctionLike] | None:
-        return METHOD_SIGNATURE_HOOKS.get(fullname)
+    ) -> Callable[[FunctionSigContext], FunctionLike] | None:
+        return FUNCTION_SIGNATURE_HOOKS.get(fullname)
 
     def get_attribute_hook(self, fullname: str) -> Callable[[AttributeContext], Type] | None:
-        return ATTRIBUTE_HOOKS.get(fullname)
+        hook = ATTRIBUTE_HOOKS.get(fullname)
+        if hook is None:
+            owner, _, _ = fullname.rpartition(".")
+            hook = GETATTR_HOOKS.get(owner)
+        return hook
 
     def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
         return BASE_CLASS_HOOKS.get(fullname)
 
     def report_config_data(self, ctx: ReportConfigContext) -> dict[str, Any]:
-        # Cached results of a different plugin version must not be reused.
-        from mypy_plugin import __version__
+        # Asked twice for every module: computed once, in __init__.
+        return self._config_data
 
-        return {"sa_async_plugin_version": __version__}
+
+def _source_digest() -> str:
+    """A digest of the plugin's modules (every ``.py`` under ``mypy_plugin/``)."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    try:
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    except OSError:
+        return ""
+    return digest.hexdigest()[:16]
 
 
 def plugin(version: str) -> type[Plugin]:

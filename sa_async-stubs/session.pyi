@@ -32,6 +32,8 @@ _Ts = TypeVarTuple("_Ts")
 # expected, as a RoutingSession is wherever a Session is.
 _S_co = TypeVar("_S_co", bound=Session, default=Session, covariant=True)
 _S2 = TypeVar("_S2", bound=Session)
+# The instance whose attributes awaitable_attrs loads (covariant: the loader only reads from it).
+_Instance_co = TypeVar("_Instance_co", covariant=True)
 _AS_co = TypeVar(
     "_AS_co", bound=AsyncSession[Session], default=AsyncSession[Session], covariant=True
 )
@@ -50,10 +52,14 @@ _BindArguments: TypeAlias = Mapping[str, object]
 _InfoType: TypeAlias = dict[Any, Any]
 _IdentityKey: TypeAlias = tuple[type[object], tuple[object, ...], object]
 
-class _AwaitableAttrs:
-    """Attribute loader of ``obj.awaitable_attrs``: each attribute read returns an awaitable."""
+class _AwaitableAttrs(Generic[_Instance_co]):
+    """Attribute loader of ``obj.awaitable_attrs``: each attribute read returns an awaitable.
 
-    def __init__(self, instance: object) -> None: ...
+    Generic in the instance's class, so that the mypy plugin can type each attribute as the
+    mapped attribute of that class.
+    """
+
+    def __init__(self, instance: _Instance_co) -> None: ...
     def __getattr__(self, name: str) -> Coroutine[Any, Any, Any]:
         """Return an awaitable that loads ``name`` on the instance (lazy load or refresh)."""
 
@@ -68,7 +74,7 @@ class AsyncAttrs:
     """
 
     @property
-    def awaitable_attrs(self) -> _AwaitableAttrs:
+    def awaitable_attrs(self) -> _AwaitableAttrs[Self]:
         """Return the loader: ``await obj.awaitable_attrs.name`` loads and returns ``obj.name``."""
 
 class AsyncSession(Generic[_S_co]):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench import guard, memory
+from bench import guard, memory, mypy_plugin_cost
 from bench._operations import OPERATION_KEYS, OPERATIONS
 from bench._report import write_chart
 from bench.runtime import IMPLEMENTATIONS
@@ -119,3 +119,29 @@ def test_guard_benchmark_reports_every_operation_and_variant() -> None:
         assert f"| {operation} |" in finished.stdout
     for variant in guard.SESSION_CLASSES:
         assert f"| {variant} |" in finished.stdout
+
+
+def test_mypy_plugin_cost_measures_both_phases_of_both_configurations(tmp_path: Path) -> None:
+    output = tmp_path / "mypy_plugin.json"
+    command = [
+        *("-m", "bench.mypy_plugin_cost", "--modules", "5"),
+        *("--repeats", "1", "--incremental-runs", "2"),
+    ]
+    finished = subprocess.run(
+        [sys.executable, *command, "--output", str(output)],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr
+    results = json.loads(output.read_text())
+    assert results["project"]["models"] >= 1 and results["project"]["services"] >= 1
+    phases = [(run["configuration"], run["phase"]) for run in results["runs"]]
+    for configuration in mypy_plugin_cost.CONFIGURATIONS:
+        assert phases.count((configuration, "cold")) == 1
+        assert phases.count((configuration, "incremental")) == 2
+    for phase in mypy_plugin_cost.PHASES:
+        for ratio in results["summary"][phase]["ratio"].values():
+            assert math.isfinite(ratio["median"]) and ratio["median"] > 0, phase
+        assert f"| {phase} |" in output.with_suffix(".md").read_text()

@@ -134,7 +134,7 @@ def test_scoped_session_given_an_async_sessionmaker_points_at_async_scoped_sessi
     for factory in (
         async_sessionmaker(engine),
         sqlalchemy_asyncio.async_sessionmaker(engine),
-        sessionmaker(class_=AsyncSession),
+        sessionmaker(class_=untyped(AsyncSession)),
     ):
         with pytest.warns(sa_exc.SADeprecationWarning, match="async_scoped_session") as caught:
             scoped_session(untyped(factory))

@@ -1389,7 +1389,8 @@ async def test_awaitable_attrs_load_relationships_deferred_and_expired_attribute
         session.expire(address)
         assert await address.awaitable_attrs.email == "1@x"
         with pytest.raises(AttributeError):
-            await address.awaitable_attrs.no_such_attribute
+            # Untyped: the plugin reports the unknown name, which this test makes on purpose.
+            await untyped(address.awaitable_attrs).no_such_attribute
 
 
 async def test_awaitable_attrs_work_with_sqlalchemys_session_too(engine: AsyncEngine) -> None:

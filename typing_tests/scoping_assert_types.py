@@ -132,7 +132,7 @@ def query_property_gives_a_query_of_its_class(Scoped: scoped_session[Session]) -
 
 
 def scoped_session_refuses_an_async_sessionmaker(engine: AsyncEngine) -> None:
-    scoped_session(async_sessionmaker(engine))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    scoped_session(async_sessionmaker(engine))  # type: ignore[arg-type, sa-async-registry, unused-ignore]  # pyright: ignore[reportArgumentType]
 
 
 def async_scoped_session_carries_the_session_type(engine: AsyncEngine) -> None:

@@ -184,7 +184,7 @@ def sessionmakers_carry_the_session_type(engine: AsyncEngine) -> None:
     annotated: async_sessionmaker[AsyncSession] = plain
     widened: async_sessionmaker[AsyncSession] = custom
     del annotated, widened
-    async_sessionmaker(engine, class_=Session)  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    async_sessionmaker(engine, class_=Session)  # type: ignore[type-var, sa-async-session-class, unused-ignore]  # pyright: ignore[reportCallIssue, reportArgumentType]
     async_sessionmaker(create_engine("sqlite://"))  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
 
 

@@ -7,7 +7,15 @@ their ``MYPYPATH``.
 from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Table
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    attribute_keyed_dict,
+    mapped_column,
+    relationship,
+)
 
 from sa_async import AsyncAttrs, AsyncSession
 
@@ -32,6 +40,51 @@ class Address(Base):
     email: Mapped[str] = mapped_column(String(100))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     user: Mapped[User] = relationship(back_populates="addresses")
+
+
+class Author(Base):
+    """Every kind of attribute that ``awaitable_attrs`` loads (test_plugin_awaitable_attrs.yml)."""
+
+    __tablename__ = "authors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    bio: Mapped[str] = mapped_column(String(500), deferred=True)
+    books: Mapped[list[Book]] = relationship(back_populates="author")
+    book_set: Mapped[set[Book]] = relationship(viewonly=True)
+    books_by_title: Mapped[dict[str, Book]] = relationship(
+        collection_class=attribute_keyed_dict("title"), viewonly=True
+    )
+
+    @hybrid_property
+    def name_length(self) -> int:
+        return len(self.name)
+
+    @property
+    def signature(self) -> str:
+        return f"-- {self.name}"
+
+    def rename(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    def anonymous(cls) -> Author:
+        return cls(name="anonymous")
+
+    @staticmethod
+    def normalise(name: str) -> str:
+        return name.strip()
+
+
+class Book(Base):
+    """A book whose author may be unknown: an optional many-to-one relationship."""
+
+    __tablename__ = "books"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("authors.id"))
+    author: Mapped[Author | None] = relationship(back_populates="books")
 
 
 audit_log = Table(
