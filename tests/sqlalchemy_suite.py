@@ -83,7 +83,7 @@ def obtain_sdist(version: str, cache_dir: Path = CACHE_DIR) -> Path:
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "sqlalchemy",
         "--disable-pip-version-check", "--quiet", f"sqlalchemy=={version}", "-d", str(cache_dir),
     ]  # fmt: skip
     try:
