@@ -433,19 +433,29 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         """Return True when a SAVEPOINT is in progress."""
 
     async def commit(self) -> None:
-        """Flush and commit the current transaction (a no-op when none is in progress)."""
+        """Flush and commit the current transaction (a no-op when none is in progress).
+
+        Once started, the commit runs to its end even if the task is cancelled meanwhile; the
+        cancellation is raised afterwards, so a ``CancelledError`` here means it committed.
+        """
 
     async def rollback(self) -> None:
         """Roll back the current transaction, discarding pending changes."""
 
     async def close(self) -> None:
-        """Release the connections and expunge every object; the session stays usable."""
+        """Release the connections and expunge every object; the session stays usable.
+
+        Runs to its end even if the task is cancelled meanwhile (the cancellation follows).
+        """
 
     async def aclose(self) -> None:
         """Same as ``close()``; lets ``contextlib.aclosing(session)`` work."""
 
     async def reset(self) -> None:
-        """Close the session and reset its state as if newly created."""
+        """Close the session and reset its state as if newly created.
+
+        Runs to its end even if the task is cancelled meanwhile (the cancellation follows).
+        """
 
     async def invalidate(self) -> None:
         """Close, invalidating the connections (they are discarded, not returned to the pool)."""

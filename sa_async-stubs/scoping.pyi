@@ -978,7 +978,7 @@ class async_scoped_session(Generic[_AS_co]):
         """Release the current session's connections and expunge its objects; it stays in scope."""
 
     async def aclose(self) -> None:
-        """Same as ``close()``."""
+        """Same as ``close()``; lets ``contextlib.aclosing(session)`` work."""
 
     async def reset(self) -> None:
         """Close the current session and reset it as if newly created."""
