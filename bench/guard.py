@@ -3,7 +3,8 @@
 - The concurrent-use guard (``AsyncSession._enter``: one operation of one task at a time,
   refused before any IO), against the same session class with the guard taken out of the
   measured operations; also measured alone, in ns. One more baseline variant shows what running
-  commits to completion under cancellation costs (a task and a shield per commit).
+  commits to completion under cancellation costs (``_RunToCompletion``: inline in the task, the
+  cancellation deferred to the end).
 - The attribute-load check (``ImplicitIOError`` before a lazy, expired or deferred load outside
   the bridge), against SQLAlchemy's unwrapped loader functions, and against the design it
   replaced: a ``do_orm_execute`` listener, which every ORM statement of every session pays.
@@ -52,6 +53,10 @@ import sa_async
 import sa_async.exc
 from sa_async import _compat
 from sa_async._bridge import in_bridge, run_in_bridge
+from sa_async.session import (  # type: ignore[attr-defined]  # private: no stubs
+    _identity_map_hit,
+    _RunToCompletion,
+)
 
 
 class Base(sa_async.AsyncAttrs, DeclarativeBase):
@@ -71,24 +76,6 @@ class Child(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int] = mapped_column(ForeignKey("guard_bench_parents.id"))
-
-
-async def _run_to_completion_unguarded(coro: Any) -> Any:
-    """sa_async's _run_to_completion without what the guard adds (the worker's context)."""
-    task = asyncio.get_running_loop().create_task(coro)
-    cancellation: asyncio.CancelledError | None = None
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError as error:
-            if task.done():
-                raise
-            cancellation = error
-        else:
-            break
-    if cancellation is not None:
-        raise cancellation
-    return result
 
 
 class UnguardedAsyncSession(sa_async.AsyncSession):
@@ -133,24 +120,33 @@ class UnguardedAsyncSession(sa_async.AsyncSession):
             **kw,
         )
 
-    async def get(self, *args: Any, **kw: Any) -> Any:
-        return await run_in_bridge(self.sync_session.get, *args, **kw)
+    async def get(self, entity: Any, ident: Any, **options: Any) -> Any:
+        # With sa_async's identity-map fast path, which the guard's check precedes.
+        if not options:
+            found = _identity_map_hit(self.sync_session, entity, ident)
+            if found is not None:
+                return found
+        return await run_in_bridge(self.sync_session.get, entity, ident, **options)
 
-    # Forwarded as sa_async forwards them (by name), only without the guard's check.
-    def add(self, *args: Any, **kw: Any) -> None:
-        getattr(self.sync_session, "add")(*args, **kw)  # noqa: B009
+    # Forwarded as sa_async's compiled forwarders call on, only without the guard's check.
+    def add(self, instance: object, _warn: bool = True) -> None:
+        self.sync_session.add(instance, _warn=_warn)
 
-    def expunge_all(self, *args: Any, **kw: Any) -> None:
-        getattr(self.sync_session, "expunge_all")(*args, **kw)  # noqa: B009
+    def expunge_all(self) -> None:
+        self.sync_session.expunge_all()
 
     async def flush(self, objects: Any = None) -> None:
         await run_in_bridge(self.sync_session.flush, objects)
 
+    # Run to completion as sa_async runs them (inline, the cancellation deferred to the end).
     async def commit(self) -> None:
-        await _run_to_completion_unguarded(run_in_bridge(self.sync_session.commit))
+        await _RunToCompletion(run_in_bridge(self.sync_session.commit))
 
     async def close(self) -> None:
-        await _run_to_completion_unguarded(run_in_bridge(self.sync_session.close))
+        if _compat.closes_without_io(self.sync_session):
+            self.sync_session.close()
+            return
+        await _RunToCompletion(run_in_bridge(self.sync_session.close))
 
     async def run_sync(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await run_in_bridge(fn, self.sync_session, *args, **kw)
