@@ -57,6 +57,20 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def recorded_bridge_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    bridged: list[object] = []
+    # The runtime's module global (the stubs do not declare private imports).
+    real_run_in_bridge = getattr(session_module, "run_in_bridge")  # noqa: B009
+
+    async def recording_run_in_bridge(fn: Any, *args: Any, **kw: Any) -> Any:
+        bridged.append(fn)
+        return await real_run_in_bridge(fn, *args, **kw)
+
+    monkeypatch.setattr(session_module, "run_in_bridge", recording_run_in_bridge)
+    yield bridged
+
+
 async def stored_user(maker: async_sessionmaker[AsyncSession], name: str = "ada") -> int:
     async with maker.begin() as session:
         user = User(name=name)
@@ -83,20 +97,12 @@ async def test_get_hit_is_served_without_entering_the_bridge(
     user_id = await stored_user(maker)
     async with maker() as session:
         user = await session.get_one(User, user_id)
-        bridged: list[object] = []
-        # The runtime's module global (the stubs do not declare private imports).
-        real_run_in_bridge = getattr(session_module, "run_in_bridge")  # noqa: B009
-
-        async def recording_run_in_bridge(fn: Any, *args: Any, **kw: Any) -> Any:
-            bridged.append(fn)
-            return await real_run_in_bridge(fn, *args, **kw)
-
-        monkeypatch.setattr(session_module, "run_in_bridge", recording_run_in_bridge)
-        assert await session.get(User, user_id) is user
-        assert bridged == []
-        session.expire(user)
-        assert await session.get(User, user_id) is user
-        assert len(bridged) == 1
+        with recorded_bridge_calls(monkeypatch) as bridged:
+            assert await session.get(User, user_id) is user
+            assert bridged == []
+            session.expire(user)
+            assert await session.get(User, user_id) is user
+            assert len(bridged) == 1
 
 
 async def test_get_of_an_expired_object_still_reloads_it(
@@ -229,20 +235,6 @@ async def test_close_with_a_transaction_still_completes_when_cancelled(
 
 
 # -- close() of an empty session without a transaction
-
-
-@contextmanager
-def recorded_bridge_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
-    bridged: list[object] = []
-    # The runtime's module global (the stubs do not declare private imports).
-    real_run_in_bridge = getattr(session_module, "run_in_bridge")  # noqa: B009
-
-    async def recording_run_in_bridge(fn: Any, *args: Any, **kw: Any) -> Any:
-        bridged.append(fn)
-        return await real_run_in_bridge(fn, *args, **kw)
-
-    monkeypatch.setattr(session_module, "run_in_bridge", recording_run_in_bridge)
-    yield bridged
 
 
 async def test_close_of_an_empty_session_runs_the_sync_close_without_the_bridge(
