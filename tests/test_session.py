@@ -1295,33 +1295,27 @@ async def test_session_context_finishes_close_when_cancelled_during_it(
     assert ann not in session
 
 
-async def test_begin_context_rolls_back_when_the_task_is_cancelled(
-    engine: AsyncEngine, read_back: ReadBack
+@contextlib.asynccontextmanager
+async def session_with_begin(engine: AsyncEngine) -> typing.AsyncIterator[AsyncSession]:
+    async with AsyncSession(engine) as session, session.begin():
+        yield session
+
+
+# The two ways of opening a session with a transaction in one `async with`.
+BEGIN_CONTEXTS: dict[str, typing.Callable[[AsyncEngine, Maker], typing.Any]] = {
+    "session.begin()": lambda engine, maker: session_with_begin(engine),
+    "maker.begin()": lambda engine, maker: maker.begin(),
+}
+
+
+@pytest.mark.parametrize("begin_context", BEGIN_CONTEXTS)
+async def test_begin_context_rolls_back_and_closes_when_the_task_is_cancelled(
+    engine: AsyncEngine, maker: Maker, read_back: ReadBack, begin_context: str
 ) -> None:
     started = asyncio.Event()
 
     async def body() -> None:
-        async with AsyncSession(engine) as session, session.begin():
-            session.add(User(name="lost"))
-            await session.flush()
-            await wait_forever_in_the_bridge(session, started)
-
-    task = asyncio.ensure_future(body())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert checked_out(engine) == 0
-    assert await stored_names(read_back) == []
-
-
-async def test_sessionmaker_begin_rolls_back_and_closes_when_cancelled(
-    engine: AsyncEngine, maker: Maker, read_back: ReadBack
-) -> None:
-    started = asyncio.Event()
-
-    async def body() -> None:
-        async with maker.begin() as session:
+        async with BEGIN_CONTEXTS[begin_context](engine, maker) as session:
             session.add(User(name="lost"))
             await session.flush()
             await wait_forever_in_the_bridge(session, started)
