@@ -10,6 +10,7 @@ would for any failed IO.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 from collections.abc import Callable
@@ -17,53 +18,62 @@ from typing import Any, TypeVar
 
 from greenlet import GreenletExit, getcurrent, greenlet  # type: ignore[import-untyped]
 
+from ._completion import RunToCompletion
+
 _T = TypeVar("_T")
 
 
-# Idle workers kept per thread (greenlets belong to the thread that made them). Starting a
-# greenlet costs a stack allocation (~7 us); switching into a live one costs ~0.3 us, so workers
-# are reused. Beyond this many idle ones, finished workers are let go.
-_MAX_IDLE_WORKERS = 32
+# Idle workers kept per thread (greenlets belong to the thread that made them): starting a
+# greenlet allocates a stack, switching into a live one is cheap, so workers are reused. Beyond
+# this many idle ones, a finished worker is ended rather than kept.
+MAX_IDLE_WORKERS = 32
+
+# What a worker switches to its caller when its job is done; the outcome is on the worker.
+_JOB_DONE = object()
+# The job that ends a worker: its loop returns, and the dead greenlet can be collected.
+_STOP = object()
 
 
-class _Outcome:
-    """What a worker hands back when its job ends, told apart from an awaitable by its type."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any, error: BaseException | None) -> None:
-        self.value = value
-        self.error = error
-
-
-class _BridgeGreenlet(greenlet):  # type: ignore[misc]
+class BridgeWorker(greenlet):  # type: ignore[misc]
     """A reusable worker; SQLAlchemy's ``await_`` looks for the marker below.
 
-    Each job arrives through ``switch(job)``; IO requests go to ``parent`` (the caller, reset for
-    every job) as awaitables, and the job's end goes there as an ``_Outcome``.
+    The caller puts a job in ``job`` and switches in; IO requests come back to ``parent`` (the
+    caller, reset for every job) as awaitables, and the job's end as ``_JOB_DONE``, with its
+    ``value`` or ``failure`` on the worker. Between jobs the suspended worker holds nothing of its
+    last job: a live greenlet is never garbage collected (its own frame refers to it), so
+    anything it held would live as long as the thread.
     """
 
     __sqlalchemy_greenlet_provider__ = True
 
     def __init__(self) -> None:
         super().__init__(self._serve)
+        self.job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
+        self.value: Any = None
+        self.failure: BaseException | None = None
+        self.in_use = False
 
-    def _serve(self, job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]) -> None:
+    def _serve(self) -> None:
         while True:
+            job = self.job
+            assert job is not None
+            self.job = None
             fn, args, kwargs = job
+            del job
             try:
-                outcome = _Outcome(fn(*args, **kwargs), None)
+                self.value = fn(*args, **kwargs)
             except GreenletExit:
                 raise
             except BaseException as error:  # handed to the caller, which re-raises it
-                outcome = _Outcome(None, error)
+                self.failure = error
             del fn, args, kwargs
-            job = self.parent.switch(outcome)
+            if self.parent.switch(_JOB_DONE) is _STOP:
+                return
 
 
 class _IdleWorkers(threading.local):
     def __init__(self) -> None:
-        self.workers: list[_BridgeGreenlet] = []
+        self.workers: list[BridgeWorker] = []
 
 
 _idle = _IdleWorkers()
@@ -78,27 +88,69 @@ async def run_in_bridge(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> 
     """Call ``fn(*args, **kwargs)`` in a worker greenlet, awaiting whatever IO it requests."""
     caller = getcurrent()
     idle = _idle.workers
-    worker = idle.pop() if idle else _BridgeGreenlet()
+    worker = idle.pop() if idle else BridgeWorker()
     worker.parent = caller
     # Share the calling task's contextvars with the sync code.
     worker.gr_context = caller.gr_context
-    request: Any = worker.switch((fn, args, kwargs))
-    while type(request) is not _Outcome:
+    worker.job = (fn, args, kwargs)
+    worker.in_use = True
+    request: Any = worker.switch()
+    while request is not _JOB_DONE:
+        try:
+            value = await request
+        except asyncio.CancelledError as cancellation:
+            # The sync code unwinds from here. Its clean-up (a rollback, closing a connection
+            # that the cancellation left unusable) runs to its end: anyio's cancel scopes
+            # cancel again at every await, which would cut it short and orphan what it started.
+            try:
+                unwound: _T = await RunToCompletion(_unwind(worker, cancellation))
+            finally:
+                _release(worker)
+            return unwound
+        except BaseException:
+            request = worker.throw(*sys.exc_info())
+        else:
+            request = worker.switch(value)
+    result: _T = _outcome(worker)
+    return result
+
+
+async def _unwind(worker: BridgeWorker, cancellation: BaseException) -> Any:
+    """Throw ``cancellation`` into the worker's job and await its IO until the job ends."""
+    request: Any = worker.throw(cancellation)
+    del cancellation
+    while request is not _JOB_DONE:
         try:
             value = await request
         except BaseException:
             request = worker.throw(*sys.exc_info())
         else:
             request = worker.switch(value)
-    worker.gr_context = None
-    if len(idle) < _MAX_IDLE_WORKERS:
-        idle.append(worker)
-    error = request.error
+    return _outcome(worker)
+
+
+def _outcome(worker: BridgeWorker) -> Any:
+    """Return the value of the worker's finished job, or raise its error; release the worker."""
+    result = worker.value
+    error = worker.failure
+    _release(worker)
     if error is not None:
-        request = None
         try:
             raise error
         finally:
             del error
-    result: _T = request.value
     return result
+
+
+def _release(worker: BridgeWorker) -> None:
+    """Keep a worker whose job is done for the next call, or end it; it holds nothing after."""
+    if not worker.in_use:
+        return  # released already
+    worker.in_use = False
+    worker.gr_context = None
+    worker.value = worker.failure = None
+    idle = _idle.workers
+    if len(idle) < MAX_IDLE_WORKERS:
+        idle.append(worker)
+    else:
+        worker.switch(_STOP)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import inspect
+import weakref
 from typing import Any
 
+import anyio
 import pytest
 from greenlet import getcurrent, greenlet  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
@@ -15,7 +18,7 @@ from sqlalchemy.util import await_
 from sqlalchemy.util import greenlet_spawn as sqlalchemy_greenlet_spawn
 
 from sa_async import AsyncEngine
-from sa_async._bridge import in_bridge, run_in_bridge
+from sa_async._bridge import MAX_IDLE_WORKERS, BridgeWorker, in_bridge, run_in_bridge
 from tests.models import User
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
@@ -250,3 +253,88 @@ async def test_a_worker_whose_job_failed_serves_the_next_call() -> None:
     with pytest.raises(KeyError):
         await run_in_bridge(fail)
     assert await run_in_bridge(lambda: 42) == 42
+
+
+def live_workers() -> list[Any]:
+    gc.collect()
+    return [item for item in gc.get_objects() if isinstance(item, BridgeWorker)]
+
+
+class Payload:
+    """An argument whose lifetime the tests watch."""
+
+
+async def test_an_idle_worker_keeps_nothing_of_its_last_job() -> None:
+    payload = Payload()
+    collected = weakref.ref(payload)
+
+    def job(argument: Payload) -> Payload:
+        await_(asyncio.sleep(0))
+        return argument
+
+    assert await run_in_bridge(job, payload) is payload
+    with pytest.raises(LookupError):
+        await run_in_bridge(lambda argument: {}[argument], payload)
+    del payload
+    gc.collect()
+    assert collected() is None
+
+
+async def test_workers_beyond_the_idle_ones_end_and_are_collected() -> None:
+    def job() -> None:
+        await_(asyncio.sleep(0.01))
+
+    # (Workers of earlier tests may be held by the tracebacks that pytest keeps.)
+    earlier = {id(worker) for worker in live_workers()}
+    # Far more calls at once than workers are kept idle: the others must end, not linger.
+    for _ in range(3):
+        await asyncio.gather(*(run_in_bridge(job) for _ in range(200)))
+    left = [worker for worker in live_workers() if id(worker) not in earlier]
+    assert len(left) <= MAX_IDLE_WORKERS
+    assert all(not worker.dead for worker in left)
+
+
+async def test_the_clean_up_after_a_cancellation_is_not_cut_short_by_another() -> None:
+    loop = asyncio.get_running_loop()
+    never: asyncio.Future[None] = loop.create_future()
+    cleaned_up: list[str] = []
+    started = asyncio.Event()
+
+    def sync_code() -> None:
+        try:
+            started.set()
+            await_(never)
+        except asyncio.CancelledError:
+            # A driver's clean-up: closing what the cancelled IO left unusable.
+            await_(asyncio.sleep(0.02))
+            cleaned_up.append("done")
+            raise
+
+    task = asyncio.ensure_future(run_in_bridge(sync_code))
+    await started.wait()
+    task.cancel()
+    await asyncio.sleep(0.005)
+    task.cancel()  # again, during the clean-up (anyio's cancel scopes do so at every await)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned_up == ["done"]
+
+
+async def test_the_clean_up_runs_to_its_end_under_an_anyio_cancel_scope() -> None:
+    loop = asyncio.get_running_loop()
+    never: asyncio.Future[None] = loop.create_future()
+    cleaned_up: list[str] = []
+
+    def sync_code() -> None:
+        try:
+            await_(never)
+        except asyncio.CancelledError:
+            for _ in range(3):
+                await_(asyncio.sleep(0.005))
+            cleaned_up.append("done")
+            raise
+
+    with anyio.move_on_after(0.01) as scope:
+        await run_in_bridge(sync_code)
+    assert scope.cancelled_caught
+    assert cleaned_up == ["done"]
