@@ -53,10 +53,8 @@ import sa_async
 import sa_async.exc
 from sa_async import _compat
 from sa_async._bridge import in_bridge, run_in_bridge
-from sa_async.session import (  # type: ignore[attr-defined]  # private: no stubs
-    _identity_map_hit,
-    _RunToCompletion,
-)
+from sa_async._completion import RunToCompletion
+from sa_async.session import _identity_map_hit  # type: ignore[attr-defined]  # private: no stubs
 
 
 class Base(sa_async.AsyncAttrs, DeclarativeBase):
@@ -140,13 +138,13 @@ class UnguardedAsyncSession(sa_async.AsyncSession):
 
     # Run to completion as sa_async runs them (inline, the cancellation deferred to the end).
     async def commit(self) -> None:
-        await _RunToCompletion(run_in_bridge(self.sync_session.commit))
+        await RunToCompletion(run_in_bridge(self.sync_session.commit))
 
     async def close(self) -> None:
         if _compat.closes_without_io(self.sync_session):
             self.sync_session.close()
             return
-        await _RunToCompletion(run_in_bridge(self.sync_session.close))
+        await RunToCompletion(run_in_bridge(self.sync_session.close))
 
     async def run_sync(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await run_in_bridge(fn, self.sync_session, *args, **kw)

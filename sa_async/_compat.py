@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import InstanceState, Session
+from sqlalchemy.orm import InstanceState, Session, SessionTransaction
 from sqlalchemy.orm import loading as orm_loading
 from sqlalchemy.orm import state as orm_state
 from sqlalchemy.orm import strategies as orm_strategies
@@ -169,4 +169,22 @@ def closes_without_io(session: Session) -> bool:
         and session_class.close is Session.close
         and session_class._close_impl is Session._close_impl
         and session_class.expunge_all is Session.expunge_all
+    )
+
+
+def flushes_before_committing(session: Session, transaction: SessionTransaction) -> bool:
+    """Return True when ``session.flush()`` then committing ``transaction`` does just what
+    committing it does, and there is something to flush.
+
+    Committing fires ``before_commit`` and then flushes, through the private
+    ``SessionTransaction._prepare_impl``: flushing first is the same only without
+    ``before_commit`` listeners (which would then see the flush done), with ``commit`` as
+    ``Session`` does it, and for the session's innermost transaction while it is active.
+    """
+    return (
+        transaction is session._transaction
+        and transaction.is_active
+        and not session._is_clean()
+        and not session.dispatch.before_commit
+        and type(session).commit is Session.commit
     )

@@ -39,7 +39,7 @@ from sa_async import session as session_module
 from sa_async._bridge import in_bridge
 from sa_async.exc import ConcurrentSessionUseError
 from sa_async.scoping import ScopeRegistry
-from tests.conftest import ReadBack, checked_out, untyped
+from tests.conftest import checked_out, untyped
 from tests.models import Address, User
 
 
@@ -321,102 +321,6 @@ async def test_commit_and_close_run_in_the_calling_task(
         await session.commit()
         await session.get(User, 1)
     assert tasks and all(task is asyncio.current_task() for task in tasks)
-
-
-async def test_a_cancellation_waits_for_the_awaited_future_and_then_comes() -> None:
-    run_to_completion = getattr(session_module, "_RunToCompletion")  # noqa: B009
-    loop = asyncio.get_running_loop()
-    io: asyncio.Future[int] = loop.create_future()
-    seen: list[int] = []
-
-    async def work() -> int:
-        value = await io
-        seen.append(value)
-        await asyncio.sleep(0)  # a bare yield, where a second cancellation lands
-        return value
-
-    async def caller() -> int:
-        result: int = await run_to_completion(work())
-        return result
-
-    task = asyncio.ensure_future(caller())
-    await asyncio.sleep(0)
-    assert task.cancel()
-    await asyncio.sleep(0)
-    # The driver's future was left alone, and the task waits for it.
-    assert not io.cancelled() and not task.done()
-    io.set_result(42)
-    await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert seen == [42]
-    assert untyped(task).cancelling() == 2
-
-
-async def test_a_nested_run_to_completion_leaves_the_cancellation_to_the_outer_one() -> None:
-    run_to_completion = getattr(session_module, "_RunToCompletion")  # noqa: B009
-    loop = asyncio.get_running_loop()
-    io: asyncio.Future[int] = loop.create_future()
-    steps: list[str] = []
-
-    async def inner() -> int:
-        value = await io
-        steps.append("inner done")
-        return value
-
-    async def outer() -> int:
-        value: int = await run_to_completion(inner())
-        # The cancellation came during the inner work: the outer work still runs to its end.
-        await asyncio.sleep(0)
-        steps.append("outer done")
-        return value
-
-    task = asyncio.ensure_future(run_to_completion(outer()))
-    await asyncio.sleep(0)
-    assert task.cancel()
-    await asyncio.sleep(0)
-    assert not io.cancelled() and not task.done()
-    io.set_result(7)
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert steps == ["inner done", "outer done"]
-    assert untyped(task).cancelling() == 1
-
-
-async def test_a_run_to_completion_without_cancellation_returns_and_raises_as_awaited() -> None:
-    run_to_completion = getattr(session_module, "_RunToCompletion")  # noqa: B009
-
-    async def value() -> str:
-        await asyncio.sleep(0)
-        return "done"
-
-    async def failure() -> None:
-        await asyncio.sleep(0)
-        raise LookupError("from the work")
-
-    assert await run_to_completion(value()) == "done"
-    with pytest.raises(LookupError, match="from the work"):
-        await run_to_completion(failure())
-
-
-async def test_a_commit_under_a_timeout_completes_then_times_out(
-    maker: async_sessionmaker[AsyncSession], read_back: ReadBack
-) -> None:
-    def slow_before_commit(sync_session: Session) -> None:
-        await_(asyncio.sleep(0.05))
-
-    session = maker()
-    event.listen(session.sync_session, "before_commit", slow_before_commit)
-    session.add(User(name="committed"))
-    with pytest.raises(TimeoutError):
-        # asyncio.timeout and Task.cancelling are 3.11's; mypy checks for 3.10.
-        async with untyped(asyncio).timeout(0.01):
-            await session.commit()
-    assert untyped(asyncio.current_task()).cancelling() == 0
-    assert [row[0] for row in await read_back("SELECT name FROM users")] == ["committed"]
-    await session.close()
-    assert checked_out(maker.kw["bind"]) == 0
 
 
 class ClosingAsyncSession(AsyncSession):
