@@ -30,11 +30,27 @@ class ImplicitIOError(sa_exc.MissingGreenlet):
     ``await session.run_sync(fn)``.
     """
 
-class ScopefuncError(sa_exc.ArgumentError, TypeError):
+class ArgumentTypeError(sa_exc.ArgumentError, TypeError):
+    """An argument is not of the kind its parameter takes.
+
+    ``binds`` must be a mapping (``{User: engine}``), ``info`` a dict, and a scoped registry's
+    ``session_factory`` a callable that builds sessions, such as an ``async_sessionmaker``.
+    """
+
+class ScopefuncError(ArgumentTypeError):
     """``scopefunc`` is not a callable returning the current scope's key (e.g. ``asyncio.current_task``)."""
 
 class TransactionFinishedError(async_exc.AsyncContextAlreadyStarted):
     """A finished ``AsyncSessionTransaction`` was awaited or entered again.
 
     Start a new transaction with ``await session.begin()`` or ``async with session.begin():``.
+    """
+
+class ScopeEndedError(sa_exc.InvalidRequestError):
+    """A session of a scoped registry was used after its scope ended and the registry closed it.
+
+    When a scope ends (with ``scopefunc=asyncio.current_task``, when the task is done), the
+    registry closes its session, rolling back what was not committed. Raised by any later
+    operation on that session, before anything reaches the database. Commit before the scope
+    ends, or give work that outlives it (a background task) a session of its own.
     """

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Concatenate, Generic, TypeAlias, overload
+from typing import Any, Concatenate, Generic, Self, TypeAlias, overload
 
 from sqlalchemy.engine import (
     Connection,
@@ -22,7 +22,7 @@ from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, TextClaus
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
 from sqlalchemy.util import IdentitySet, immutabledict
-from typing_extensions import ParamSpec, Self, TypeVar, TypeVarTuple, Unpack, deprecated
+from typing_extensions import ParamSpec, TypeVar, TypeVarTuple, Unpack, deprecated
 
 _T = TypeVar("_T")
 _O = TypeVar("_O", bound=object)
@@ -657,6 +657,7 @@ class _SessionBeginContext(Generic[_AS_co]):
 
     session: _AS_co
     transaction: AsyncSessionTransaction | None
+    committed: bool
     def __init__(self, session: _AS_co) -> None: ...
     async def __aenter__(self) -> _AS_co:
         """Begin a transaction on the new session and return the session."""

@@ -27,9 +27,18 @@ class ImplicitIOError(sa_exc.MissingGreenlet):
     expired or deferred attribute)."""
 
 
-class ScopefuncError(sa_exc.ArgumentError, TypeError):
+class ArgumentTypeError(sa_exc.ArgumentError, TypeError):
+    """An argument is not of the kind its parameter takes (``binds``, ``info``, a session
+    factory)."""
+
+
+class ScopefuncError(ArgumentTypeError):
     """``scopefunc`` is not a callable returning the current scope's key."""
 
 
 class TransactionFinishedError(async_exc.AsyncContextAlreadyStarted):
     """A finished ``AsyncSessionTransaction`` was awaited or entered again."""
+
+
+class ScopeEndedError(sa_exc.InvalidRequestError):
+    """A session of a scoped registry was used after its scope ended and the registry closed it."""

@@ -10,41 +10,48 @@ Ended scopes (the README repeats this paragraph). Unlike SQLAlchemy's registries
 the session of a scope that has ended. A scope key that can be weakly referenced is held weakly.
 When a task (or future) used as the key is done, as with ``scopefunc=asyncio.current_task``, its
 session leaves the registry in the task's done callback and is closed in a background task on
-the same event loop: the transaction is rolled back and the connection goes back to the pool
-without waiting for the garbage collector; that close cannot be cancelled, so it completes even
-during ``asyncio.run()``'s shutdown. With ``scoped_session``'s default thread-local scope, a
-thread's session leaves the registry and is closed, synchronously and in that thread, when the
-thread exits. Any other weakly referenceable key (a request object, say) has its session closed
-when the key is garbage. Sessions of live scopes (running tasks and threads, keys still
-referenced) are never dropped; keys that cannot be weakly referenced (``None``, numbers,
-strings, e.g. ``threading.get_ident``) keep their session until ``remove()``, as in SQLAlchemy.
-A session handed on to other tasks or threads is still closed when its own scope ends.
+the same event loop, once any operation that another task is running in it has finished: the
+transaction is rolled back and the connection goes back to the pool without waiting for the
+garbage collector. That close cannot be cancelled, and ``asyncio.run()`` waits for it before it
+closes the loop. From then on the session refuses every operation with ``ScopeEndedError``: a
+session handed on to work that outlives its scope fails loudly instead of losing its writes.
+With ``scoped_session``'s default thread-local scope, a thread's session leaves the registry and
+is closed, synchronously and in that thread, when the thread exits. Any other weakly
+referenceable key (a request object, say) has its session closed when the key is garbage.
+Sessions of live scopes (running tasks and threads, keys still referenced) are never dropped;
+keys that cannot be weakly referenced (``None``, numbers, strings, e.g. ``threading.get_ident``)
+keep their session until ``remove()``, as in SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import sys
 import threading
+import types
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import AsyncGenerator, Callable, Coroutine, Hashable
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.orm import Session, sessionmaker
 
-from .exc import ScopefuncError
+from ._completion import RunToCompletion
+from .exc import ArgumentTypeError, ScopefuncError
 from .session import (
     AsyncSession,
     _compile_forward,
-    _RunToCompletion,
     _subscriptable,
     async_sessionmaker,
+    close_after_scope,
     close_all_sessions,
+    mark_scope_ended,
 )
 
 _T = TypeVar("_T")
@@ -157,9 +164,6 @@ _ASYNC_SCOPED_CLASSMETHODS = ("object_session", "identity_key")
 
 _ASYNC_SESSION_CLASSES = (AsyncSession, sqlalchemy_asyncio.AsyncSession)
 _ASYNC_SESSIONMAKER_CLASSES = (async_sessionmaker, sqlalchemy_asyncio.async_sessionmaker)
-
-# Close tasks of ended scopes, kept here while they run: the event loop holds tasks weakly.
-_background_closes: set[asyncio.Task[Any]] = set()
 
 
 class _ThreadScope:
@@ -314,7 +318,7 @@ class ScopeRegistry(Generic[_T]):
         entry = self._by_weak_key.pop(weak_key, None)
         if entry is not None:
             self._unlist(entry)
-            _close_ended(entry.value, entry.loop)
+            _close_ended(entry.value, entry.loop, _scope_name(weak_key()))
 
     def _unlist(self, entry: _Entry[_T]) -> None:
         # Only its own: a key of the same id stored since (the old key died first) stays.
@@ -345,11 +349,24 @@ def _scope_future_done(
         registry._end_scope(weak_key)
 
 
-def _close_ended(session: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+def _scope_name(key: object) -> str:
+    """How ``ScopeEndedError`` names an ended scope."""
+    if isinstance(key, asyncio.Task):
+        return f"task {key.get_name()!r}"
+    if key is None:
+        return "a scope whose key was garbage collected"
+    return f"the scope {type(key).__name__} object at {id(key):#x}"
+
+
+def _close_ended(session: Any, loop: asyncio.AbstractEventLoop | None, scope: str) -> None:
     """Close the session of an ended scope: a sync one now, an async one in a task on ``loop``."""
     if not inspect.iscoroutinefunction(session.close):
         session.close()
         return
+    if isinstance(session, AsyncSession):
+        # Refused from now on, while it waits for its close (which may first wait for another
+        # task's operation to end).
+        mark_scope_ended(session, scope)
     loop = loop or _running_loop()
     if loop is None or loop.is_closed():
         # No loop can run the close: the pool's own clean-up gets the connection back.
@@ -372,19 +389,73 @@ class _CloseTask(asyncio.Task[None]):
         return False
 
 
+class _LoopCloses:
+    """The closes of ended scopes running on one event loop, and the guard that makes the
+    loop's shutdown wait for them."""
+
+    __slots__ = ("guard", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        # asyncio.run() (and asyncio.Runner) closes every async generator of its loop before
+        # closing the loop, after cancelling its tasks: the closes that the end of those
+        # tasks started are still running then, and this generator's aclose() waits for them.
+        guard = _wait_for_closes_at_shutdown(self.tasks)
+        self.guard = cast("types.AsyncGeneratorType[None, None]", guard)
+        # The first step registers the generator with the running loop (its asyncgen hooks)
+        # and runs it to its yield, without awaiting.
+        with contextlib.suppress(StopIteration):
+            self.guard.asend(None).send(None)
+
+
+# Per event loop, while closes of ended scopes run on it (the event loop holds tasks weakly).
+_closes_by_loop: dict[asyncio.AbstractEventLoop, _LoopCloses] = {}
+
+
+async def _wait_for_closes_at_shutdown(
+    tasks: set[asyncio.Task[None]],
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        while tasks:
+            await asyncio.wait(tasks)
+
+
 def _start_close(session: Any, loop: asyncio.AbstractEventLoop) -> None:
+    closes = _closes_by_loop.get(loop)
+    if closes is None:
+        closes = _closes_by_loop[loop] = _LoopCloses()
     task = _CloseTask(
         _close_in_background(session),
         loop=loop,
         name="sa_async: close the session of an ended scope",
     )
-    _background_closes.add(task)
-    task.add_done_callback(_background_closes.discard)
+    closes.tasks.add(task)
+    task.add_done_callback(_close_done)
+
+
+def _close_done(task: asyncio.Task[None]) -> None:
+    loop = task.get_loop()
+    closes = _closes_by_loop.get(loop)
+    if closes is None:
+        return
+    closes.tasks.discard(task)
+    if not closes.tasks:
+        del _closes_by_loop[loop]
+        if not closes.guard.ag_running:
+            # Nothing left to wait for: the guard ends at once, without the loop's help. (A
+            # running one is being closed by the loop's shutdown, and ends by itself.)
+            with contextlib.suppress(StopIteration):
+                closes.guard.aclose().send(None)
 
 
 async def _close_in_background(session: Any) -> None:
     try:
-        await session.close()
+        if isinstance(session, AsyncSession):
+            await close_after_scope(session)
+        else:
+            await session.close()
     except Exception as error:
         asyncio.get_running_loop().call_exception_handler(
             {
@@ -407,6 +478,18 @@ class _ScopedSessionBase:
             raise ScopefuncError(
                 f"scopefunc must be a callable returning the current scope's key (e.g. "
                 f"asyncio.current_task), got {scopefunc!r}"
+            )
+        if not callable(session_factory):
+            hint = (
+                "async_sessionmaker(engine)"
+                if isinstance(session_factory, sqlalchemy_asyncio.AsyncEngine)
+                else "sessionmaker(engine)"
+                if isinstance(session_factory, Engine)
+                else "a sessionmaker"
+            )
+            raise ArgumentTypeError(
+                f"session_factory must be a callable that builds sessions, such as {hint}; got "
+                f"an {type(session_factory).__name__}, which is not callable."
             )
         self.session_factory = session_factory
         self.registry = ScopeRegistry(session_factory, scopefunc)
@@ -513,7 +596,7 @@ class async_scoped_session(_ScopedSessionBase):
                 if isinstance(session, AsyncSession):
                     await session.close()  # runs to its end by itself
                 else:
-                    await _RunToCompletion(session.close())
+                    await RunToCompletion(session.close())
         finally:
             self.registry.clear()
 

@@ -10,20 +10,20 @@ async context managers, and the refusal of attribute IO outside the bridge (``Im
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import sys
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Collection, Coroutine, Generator, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from types import FrameType, GenericAlias, TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from greenlet import getcurrent  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine, Result, ScalarResult
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,14 +33,17 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.ext.asyncio import exc as async_exc
 from sqlalchemy.orm import InstanceState, Mapper, Session, SessionTransaction, object_session
 from sqlalchemy.orm import close_all_sessions as close_all_sync_sessions
+from sqlalchemy.pool import Pool
 from sqlalchemy.util import immutabledict
-from typing_extensions import Self
 
 from . import _compat
 from ._bridge import in_bridge, run_in_bridge
+from ._completion import COMMITTED_NOTE, RunToCompletion
 from .exc import (
+    ArgumentTypeError,
     ConcurrentSessionUseError,
     ImplicitIOError,
+    ScopeEndedError,
     SessionClassError,
     SyncBindError,
     TransactionFinishedError,
@@ -90,7 +93,7 @@ _ASYNC_METHODS = (
 )
 # Run in the bridge to their end even if the caller is cancelled meanwhile: a commit stopped
 # halfway has an unknown outcome, and a close stopped halfway keeps its connection.
-_ASYNC_METHODS_RUN_TO_COMPLETION = ("commit", "reset")
+_ASYNC_METHODS_RUN_TO_COMPLETION = ("reset",)
 _READ_ONLY_PROPERTIES = ("dirty", "deleted", "new", "is_active", "no_autoflush", "info")
 _SETTABLE_PROPERTIES = ("identity_map", "autoflush", "execution_options")
 _CLASSMETHODS = ("object_session", "identity_key")
@@ -119,6 +122,30 @@ def _sync_bind_of(bind: object, role: str = "bind") -> SyncBind:
         f"AsyncEngine expected, got {type(bind).__name__} as {role}: it must be an "
         "AsyncEngine or AsyncConnection."
     )
+
+
+def check_sync_session_class(value: object) -> None:
+    """Raise ``SessionClassError`` unless ``value`` can serve as ``sync_session_class``."""
+    if isinstance(value, type) and issubclass(
+        value, sqlalchemy_asyncio.AsyncSession | AsyncSession
+    ):
+        raise SessionClassError(
+            f"sync_session_class must be a sync sqlalchemy.orm.Session subclass, got "
+            f"{value.__name__}, an asyncio session class: pass it as class_= instead "
+            f"(async_sessionmaker(engine, class_={value.__name__}))."
+        )
+    if not callable(value) or (isinstance(value, type) and not issubclass(value, Session)):
+        raise SessionClassError(
+            f"sync_session_class must be a subclass of sqlalchemy.orm.Session, got "
+            f"{value!r}; pass the sync session class (e.g. a routing Session)."
+        )
+
+
+def _check_mapping(parameter: str, value: object, hint: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(
+            f"{parameter} must be a mapping ({hint}), got a {type(value).__name__}."
+        )
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -153,9 +180,11 @@ def _awaits(task: asyncio.Task[Any], wanted: FrameType) -> bool:
     return False
 
 
-def _inside(operation_frame: FrameType) -> bool:
+def _inside(operation_frame: FrameType | None) -> bool:
     """Whether the calling code runs as part of the operation whose coroutine frame is given:
     awaited by it, or run by it in the bridge."""
+    if operation_frame is None:
+        return False
     if _in_chain(sys._getframe(2), operation_frame):
         return True
     # Sync code in a bridge worker: the task's frames are where the worker's parent switched.
@@ -163,8 +192,10 @@ def _inside(operation_frame: FrameType) -> bool:
     return parent is not None and _in_chain(parent.gr_frame, operation_frame)
 
 
-def _task_running(operation_frame: FrameType) -> asyncio.Task[Any] | None:
+def _task_running(operation_frame: FrameType | None) -> asyncio.Task[Any] | None:
     """The task of this event loop whose coroutines include ``operation_frame``, if any."""
+    if operation_frame is None:
+        return None
     try:
         tasks = asyncio.all_tasks()
     except RuntimeError:
@@ -172,139 +203,15 @@ def _task_running(operation_frame: FrameType) -> asyncio.Task[Any] | None:
     return next((task for task in tasks if _awaits(task, operation_frame)), None)
 
 
-class _CancellationDeferred:
-    """Stands in, for the task, for a future that work run to completion awaits.
-
-    A task hands its cancellation to the future it waits on. This stand-in notes the request
-    and declines it, so the future (a driver's IO, say) is left to finish; the task then wakes
-    with the cancellation when that future is done, and ``_RunToCompletion`` takes it.
-    """
-
-    __slots__ = ("_asyncio_future_blocking", "cancel_requested", "future")
-
-    def __init__(self, future: Any) -> None:
-        # The handshake a task does with what it is handed: the stand-in is what it sees.
-        future._asyncio_future_blocking = False
-        self._asyncio_future_blocking = True
-        self.future = future
-        self.cancel_requested = False
-
-    def cancel(self, msg: Any = None) -> bool:
-        self.cancel_requested = True
-        return False
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        loop: asyncio.AbstractEventLoop = self.future.get_loop()
-        return loop
-
-    def add_done_callback(
-        self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None
-    ) -> None:
-        self.future.add_done_callback(fn, context=context)
-
-    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
-        removed: int = self.future.remove_done_callback(fn)
-        return removed
-
-    def done(self) -> bool:
-        return bool(self.future.done())
-
-    def cancelled(self) -> bool:
-        return bool(self.future.cancelled())
-
-    def result(self) -> Any:
-        return self.future.result()
-
-    def exception(self) -> BaseException | None:
-        error: BaseException | None = self.future.exception()
-        return error
-
-    def __repr__(self) -> str:
-        return f"<cancellation deferred until the end of {self.future!r}>"
+# The operation an AsyncSession of an ended scope is left with once its registry has closed it:
+# every later operation finds the session taken, and _refuse_concurrent_use says why.
+_SCOPE_ENDED: tuple[str, FrameType | None] = ("the end of its scope", None)
+_BLOCK_END = "the end of an 'async with session.begin()' block"
 
 
-class _RunToCompletion(Generator[Any, Any, _T]):
-    """``await _RunToCompletion(coro)``: await ``coro`` to its end even if the calling task is
-    cancelled meanwhile, then raise the cancellation.
-
-    Used for work that must not stop halfway (a commit, whose outcome would be unknown; a close,
-    which would keep its connection). ``coro`` runs in the calling task, as a plain ``await``
-    would run it; only the futures it awaits are handed to the task behind a
-    ``_CancellationDeferred``, so a cancellation costs nothing until it comes, and then waits.
-    A task and a shield would cost two more turns of the event loop on every call.
-    """
-
-    __slots__ = ("_bare_yield", "_cancellation", "_handed_on", "_waiting", "cr_await")
-
-    def __init__(self, coro: Coroutine[Any, Any, _T]) -> None:
-        # Named as a coroutine's attribute, so the guard's messages find the awaited frames.
-        self.cr_await = coro
-        self._cancellation: asyncio.CancelledError | None = None
-        self._waiting: _CancellationDeferred | None = None
-        # The stand-in of a nested run to completion, handed on to the task as it is.
-        self._handed_on: _CancellationDeferred | None = None
-        self._bare_yield = False
-
-    def __await__(self) -> Self:
-        return self
-
-    def __next__(self) -> Any:
-        return self._resume(None, None)
-
-    def send(self, value: Any) -> Any:
-        return self._resume(value, None)
-
-    def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None) -> Any:
-        if isinstance(typ, BaseException):
-            error = typ
-        elif isinstance(val, BaseException):
-            error = val
-        else:
-            error = typ() if val is None else typ(val)
-        if tb is not None:
-            error = error.with_traceback(tb)
-        if isinstance(error, asyncio.CancelledError):
-            waiting = self._waiting or self._handed_on
-            if (waiting is not None and waiting.cancel_requested) or (
-                waiting is None and self._bare_yield
-            ):
-                # The task's own cancellation: what it waited for is done (the stand-in
-                # declined to cancel it), so the work resumes as if nothing had happened. A
-                # nested run to completion is resumed too: the outermost one holds the
-                # cancellation, so that all of its work is done before it is raised.
-                self._cancellation = error
-                return self._resume(None, None)
-        return self._resume(None, error)
-
-    def close(self) -> None:
-        self.cr_await.close()
-
-    def _resume(self, value: Any, error: BaseException | None) -> Any:
-        try:
-            if error is None:
-                yielded = self.cr_await.send(value)
-            else:
-                yielded = self.cr_await.throw(error)
-        except StopIteration:
-            cancellation = self._cancellation
-            if cancellation is None:
-                raise
-        else:
-            if getattr(yielded, "_asyncio_future_blocking", False) and (
-                type(yielded) is not _CancellationDeferred
-            ):
-                self._bare_yield = False
-                self._handed_on = None
-                waiting = self._waiting = _CancellationDeferred(yielded)
-                return waiting
-            # A bare yield (asyncio.sleep(0)), or a stand-in of an enclosing run to
-            # completion, which defers the cancellation itself and is handed on as it is.
-            self._waiting = None
-            self._handed_on = yielded if type(yielded) is _CancellationDeferred else None
-            self._bare_yield = yielded is None
-            return yielded
-        self._cancellation = None
-        raise cancellation
+def _note_if_committed(returned: bool) -> str | None:
+    """The note for a cancellation held while a commit ran: it committed if it returned."""
+    return COMMITTED_NOTE if returned else None
 
 
 # Runtime subscripting (``AsyncSession[RoutingSession]``) for annotations evaluated at run time.
@@ -377,14 +284,12 @@ class AsyncSession:
         if sync_session_class is not None:
             self.sync_session_class = sync_session_class
         session_factory = self.sync_session_class
-        if session_factory is not Session and (
-            not callable(session_factory)
-            or (isinstance(session_factory, type) and not issubclass(session_factory, Session))
-        ):
-            raise SessionClassError(
-                f"sync_session_class must be a subclass of sqlalchemy.orm.Session, got "
-                f"{session_factory!r}; pass the sync session class (e.g. a routing Session)."
-            )
+        if session_factory is not Session:
+            check_sync_session_class(session_factory)
+        if binds is not None:
+            _check_mapping("binds", binds, "e.g. binds={User: engine, Order: other_engine}")
+        if "info" in kw and kw["info"] is not None:
+            _check_mapping("info", kw["info"], "the session's info dictionary, e.g. info={}")
         sync_bind: SyncBind | None
         if bind is None or type(bind) is AsyncEngine:  # the common cases, without a call
             sync_bind = None if bind is None else bind.sync_engine
@@ -400,7 +305,9 @@ class AsyncSession:
         self._translation: dict[object, object] | None = None
         # The operation in progress and the frame of the coroutine running it, for the
         # concurrent-use guard.
-        self._operation: tuple[str, FrameType] | None = None
+        self._operation: tuple[str, FrameType | None] | None = None
+        # What the scope of a scoped registry was, once it has ended (see mark_scope_ended).
+        self._ended_scope: _EndedScope | None = None
         sync_session = session_factory(bind=sync_bind, binds=sync_binds, **kw)
         if not isinstance(sync_session, Session):
             raise SessionClassError(
@@ -415,7 +322,7 @@ class AsyncSession:
 
     # -- the concurrent-use guard: one operation at a time, checked before any IO
 
-    def _enter(self, operation: str) -> tuple[str, FrameType] | None:
+    def _enter(self, operation: str) -> tuple[str, FrameType | None] | None:
         """Take this session for ``operation`` of the calling task, or refuse it before any IO.
 
         The operation is known by the frame of the coroutine that runs it (the caller): taking
@@ -447,6 +354,8 @@ class AsyncSession:
     def _refuse_concurrent_use(self, refused: str) -> None:
         """Raise unless the session is free or the caller is part of its running operation."""
         running = self._operation
+        if self._ended_scope is not None:
+            self._refuse_after_scope(refused)
         if running is None or _inside(running[1]):
             return
         operation, frame = running
@@ -460,6 +369,18 @@ class AsyncSession:
             "own session (one async_sessionmaker() call per task, or async_scoped_session "
             "with scopefunc=asyncio.current_task), or await the first operation before "
             "starting the next."
+        )
+
+    def _refuse_after_scope(self, refused: str) -> None:
+        name = type(self).__name__
+        scope = "an ended scope" if self._ended_scope is None else self._ended_scope.scope
+        raise ScopeEndedError(
+            f"{refused} was refused: this {name} was the session of {scope} in a "
+            "scoped registry, and that scope has ended. The registry closed the session then, "
+            "rolling back whatever was not committed, so it refuses to be used any more; "
+            f"nothing was sent to the database now. A scoped session lives as long as its "
+            "scope: commit before the scope ends, or give work that outlives it (a background "
+            "task) a session of its own, e.g. 'async with maker() as session:' in that task."
         )
 
     # -- binds: the sync session holds sync binds; we translate them back to their async objects
@@ -705,7 +626,33 @@ class AsyncSession:
             return None
         return AsyncSessionTransaction._proxy_for(sync_transaction, self)
 
+    async def commit(self) -> None:
+        sync_session = self.sync_session
+        await self._flush_before_commit("commit()", sync_session.get_transaction())
+        # The COMMIT runs to its end even if the caller is cancelled meanwhile: abandoned in
+        # flight, its outcome would be unknown.
+        await RunToCompletion(
+            self._run_guarded("commit()", sync_session.commit), note=_note_if_committed
+        )
+
+    async def _flush_before_commit(
+        self, operation: str, sync_transaction: SessionTransaction | None
+    ) -> None:
+        """Flush the pending changes that committing ``sync_transaction`` would flush first.
+
+        Run as an ordinary operation, which a cancellation stops at once: only the COMMIT that
+        follows needs to run to its end, and the flush is where a commit waits for the pool.
+        Skipped where flushing first would change what the commit does (see
+        ``_compat.flushes_before_committing``); the commit then flushes, run to its end.
+        """
+        if sync_transaction is not None and _compat.flushes_before_committing(
+            self.sync_session, sync_transaction
+        ):
+            await self._run_guarded(operation, self.sync_session.flush)
+
     async def close(self) -> None:
+        if self._operation is _SCOPE_ENDED:
+            return  # closed when its scope ended
         sync_session = self.sync_session
         if _compat.closes_without_io(sync_session):
             # Nothing to end and nothing to detach: no IO, no event hook, nothing to await.
@@ -715,7 +662,7 @@ class AsyncSession:
             return
         # Run to its end even if the caller is cancelled: a close stopped halfway keeps its
         # connection.
-        await _RunToCompletion(self._run_guarded("close()", sync_session.close))
+        await RunToCompletion(self._run_guarded("close()", sync_session.close))
 
     async def aclose(self) -> None:
         await self.close()
@@ -878,7 +825,7 @@ def _forward_async_to_completion(name: str) -> Callable[..., Any]:
 
     async def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
         method = getattr(self.sync_session, name)
-        return await _RunToCompletion(self._run_guarded(operation, method, *args, **kw))
+        return await RunToCompletion(self._run_guarded(operation, method, *args, **kw))
 
     return forward
 
@@ -1035,12 +982,19 @@ class AsyncSessionTransaction:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        end = self._end(exc_type, exc_value, traceback)
         if exc_type is None:
-            # Commits: run to its end, as commit() does.
-            await _RunToCompletion(end)
+            # Commits: the flush stops at a cancellation, the COMMIT runs to its end, as in
+            # commit().
+            try:
+                await self.session._flush_before_commit(_BLOCK_END, self._started())
+            except BaseException as error:
+                await self._end(type(error), error, error.__traceback__)
+                raise
+            await RunToCompletion(
+                self._end(exc_type, exc_value, traceback), note=_note_if_committed
+            )
         else:
-            await end
+            await self._end(exc_type, exc_value, traceback)
 
     def _end(
         self,
@@ -1050,7 +1004,7 @@ class AsyncSessionTransaction:
     ) -> Coroutine[Any, Any, None]:
         """The end of an ``async with`` block: commit, or roll back after an exception."""
         return self.session._run_guarded(
-            "the end of an 'async with session.begin()' block",
+            _BLOCK_END,
             self._started().__exit__,
             exc_type,
             exc_value,
@@ -1075,8 +1029,13 @@ class AsyncSessionTransaction:
         return _compat.async_connection_for(self._started().bound_connection(bindkey, **kw))
 
     async def commit(self) -> None:
-        # Run to its end even if the caller is cancelled: see AsyncSession.commit.
-        await _RunToCompletion(self.session._run_guarded("commit()", self._started().commit))
+        # As AsyncSession.commit: the flush stops at a cancellation, the COMMIT runs to its end.
+        sync_transaction = self._started()
+        await self.session._flush_before_commit("commit()", sync_transaction)
+        await RunToCompletion(
+            self.session._run_guarded("commit()", sync_transaction.commit),
+            note=_note_if_committed,
+        )
 
     async def rollback(self) -> None:
         await self.session._run_guarded("rollback()", self._started().rollback)
@@ -1085,13 +1044,14 @@ class AsyncSessionTransaction:
 class _SessionBeginContext:
     """``async with maker.begin() as session``: commit on success, roll back on error, close."""
 
-    __slots__ = ("session", "transaction")
+    __slots__ = ("committed", "session", "transaction")
 
     __class_getitem__ = _subscriptable
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.transaction: AsyncSessionTransaction | None = None
+        self.committed = False
 
     async def __aenter__(self) -> AsyncSession:
         transaction = self.session.begin()
@@ -1109,8 +1069,21 @@ class _SessionBeginContext:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        transaction = self.transaction
+        assert transaction is not None
+        if exc_type is None:
+            # The flush stops at a cancellation, as in commit(); the block then ends as if
+            # the flush's error had been raised in it.
+            try:
+                await self.session._flush_before_commit(_BLOCK_END, transaction._started())
+            except BaseException as error:
+                await RunToCompletion(self._finish(type(error), error, error.__traceback__))
+                raise
         # Commit (or roll back) and close as one piece of work, run to its end at once.
-        await _RunToCompletion(self._finish(exc_type, exc_value, traceback))
+        await RunToCompletion(
+            self._finish(exc_type, exc_value, traceback),
+            note=lambda returned: COMMITTED_NOTE if self.committed else None,
+        )
 
     async def _finish(
         self,
@@ -1122,6 +1095,7 @@ class _SessionBeginContext:
         assert transaction is not None
         try:
             await transaction._end(exc_type, exc_value, traceback)
+            self.committed = exc_type is None
         finally:
             # Through the session's own exit, as SQLAlchemy does: a subclass overriding
             # close() (or __aexit__) is called.
@@ -1150,6 +1124,14 @@ class async_sessionmaker:
             )
         if bind is not None:
             _sync_bind_of(bind)
+        if kw.get("sync_session_class") is not None:
+            check_sync_session_class(kw["sync_session_class"])
+        if kw.get("binds") is not None:
+            _check_mapping("binds", kw["binds"], "e.g. binds={User: engine, Order: other_engine}")
+            for key, value in kw["binds"].items():
+                _sync_bind_of(value, f"binds[{key!r}]")
+        if info is not None:
+            _check_mapping("info", info, "the sessions' info dictionary, e.g. info={}")
         kw["bind"] = bind
         kw["autoflush"] = autoflush
         kw["expire_on_commit"] = expire_on_commit
@@ -1161,6 +1143,7 @@ class async_sessionmaker:
     def __call__(self, **local_kw: Any) -> AsyncSession:
         kw = self.kw
         if "info" in local_kw and "info" in kw:
+            _check_mapping("info", local_kw["info"], "the session's info dictionary")
             local_kw["info"] = {**kw["info"], **local_kw["info"]}
         return self.class_(**{**kw, **local_kw})
 
@@ -1173,6 +1156,55 @@ class async_sessionmaker:
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={value!r}" for key, value in self.kw.items())
         return f"{type(self).__name__}(class_={self.class_.__name__!r}, {settings})"
+
+
+class _EndedScope:
+    """What a session's scope was, and the pools of its engines when the scope ended."""
+
+    __slots__ = ("pools", "scope")
+
+    def __init__(self, scope: str, pools: dict[Engine, Pool]) -> None:
+        self.scope = scope
+        self.pools = pools
+
+
+def mark_scope_ended(session: AsyncSession, scope: str) -> None:
+    """Record that the scope that ``session`` served (e.g. "task 'Task-7'") has ended.
+
+    From now on a use that finds the session busy is refused with ``ScopeEndedError``; once
+    ``close_after_scope`` has closed it, every use is.
+    """
+    transaction = session.sync_session.get_transaction()
+    connections = () if transaction is None else transaction.connections
+    pools = {connection.engine: connection.engine.pool for connection in connections}
+    session._ended_scope = _EndedScope(scope, pools)
+
+
+async def close_after_scope(session: AsyncSession) -> None:
+    """Close the session of an ended scope, once the operation running in it (another task's,
+    to which the session was handed) has finished; then refuse every further use.
+
+    A close that fails because an engine of the session was disposed since the scope ended
+    finishes quietly: disposing closed the connections, so nothing is left to roll back.
+    """
+    delay = 0.0
+    while session._operation is not None:
+        await asyncio.sleep(delay)
+        delay = min(0.05, delay * 2 or 0.001)
+    try:
+        try:
+            await session.close()
+        except sa_exc.DBAPIError as error:
+            ended = session._ended_scope
+            disposed = ended is not None and any(
+                engine.pool is not pool for engine, pool in ended.pools.items()
+            )
+            if not (error.connection_invalidated or disposed):
+                raise
+            # The connection is gone (disposed, or lost): the second close has no IO left.
+            await session.close()
+    finally:
+        session._operation = _SCOPE_ENDED
 
 
 def async_session(session: Session) -> AsyncSession | None:

@@ -49,7 +49,10 @@ def recorded_problems() -> Iterator[list[str]]:
     previous_hook = sys.unraisablehook
 
     def on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        problems.append(f"event loop: {context.get('message')} {context.get('exception')!r}")
+        problems.append(
+            f"event loop: {context.get('message')} {context.get('exception')!r} "
+            f"{context.get('task', '')!r:.300}"
+        )
 
     def on_unraisable(unraisable: Any) -> None:
         problems.append(f"unraisable: {unraisable.exc_value!r} in {unraisable.object!r}")

@@ -33,6 +33,7 @@ from sa_async import (
     scoped_session,
 )
 from sa_async.exc import (
+    ArgumentTypeError,
     ConcurrentSessionUseError,
     ImplicitIOError,
     ScopefuncError,
@@ -311,6 +312,50 @@ async def test_sqlalchemys_own_sessions_keep_their_behaviour(
 
 
 # -- bad input (the sync binds and session classes are in test_session.py)
+
+
+def test_arguments_of_the_wrong_kind_are_named_at_construction(engine: AsyncEngine) -> None:
+    assert issubclass(ArgumentTypeError, sa_exc.ArgumentError)
+    assert issubclass(ArgumentTypeError, TypeError)
+    mistakes: list[tuple[str, Any]] = [
+        ("binds must be a mapping .*got a list", lambda: AsyncSession(binds=untyped([engine]))),
+        (
+            "binds must be a mapping .*got a list",
+            lambda: async_sessionmaker(binds=untyped([engine])),
+        ),
+        ("info must be a mapping .*got a str", lambda: AsyncSession(engine, info=untyped("x"))),
+        (
+            "info must be a mapping .*got a str",
+            lambda: async_sessionmaker(engine, info=untyped("x")),
+        ),
+        (
+            "info must be a mapping .*got a str",
+            lambda: async_sessionmaker(engine, info={"a": 1})(info=untyped("x")),
+        ),
+        (
+            r"session_factory must be .* async_sessionmaker\(engine\); got an AsyncEngine",
+            lambda: async_scoped_session(untyped(engine), asyncio.current_task),
+        ),
+        (
+            r"session_factory must be .* sessionmaker\(engine\); got an Engine",
+            lambda: scoped_session(untyped(engine.sync_engine)),
+        ),
+    ]
+    for message, construct in mistakes:
+        with pytest.raises(ArgumentTypeError, match=message):
+            construct()
+
+
+def test_an_async_session_class_as_sync_session_class_is_refused_at_construction(
+    engine: AsyncEngine,
+) -> None:
+    for wrong in (AsyncSession, sqlalchemy_asyncio.AsyncSession):
+        with pytest.raises(SessionClassError, match=r"pass it as class_= instead"):
+            async_sessionmaker(engine, sync_session_class=untyped(wrong))
+        with pytest.raises(SessionClassError, match=r"pass it as class_= instead"):
+            AsyncSession(engine, sync_session_class=untyped(wrong))
+    with pytest.raises(SessionClassError, match="sync_session_class"):
+        async_sessionmaker(engine, sync_session_class=untyped(dict))
 
 
 async def test_awaiting_or_entering_a_finished_transaction_raises(engine: AsyncEngine) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
 import sqlalchemy.orm as sqlalchemy_orm
-from sqlalchemy import Engine, func, literal, select, text
+from sqlalchemy import Engine, event, func, literal, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Query, Session, SessionTransaction, sessionmaker
-from sqlalchemy.util import immutabledict
+from sqlalchemy.util import await_, immutabledict
 
 import sa_async
 from sa_async import (
@@ -32,7 +32,7 @@ from sa_async import (
     scoped_session,
 )
 from sa_async._bridge import run_in_bridge
-from sa_async.exc import ScopefuncError
+from sa_async.exc import ScopeEndedError, ScopefuncError
 from sa_async.scoping import ScopeRegistry
 from tests.conftest import ReadBack, checked_out, untyped
 from tests.models import Address, User
@@ -576,3 +576,145 @@ def test_password_of_the_bind_url_never_appears_in_reprs_or_warnings() -> None:
         scoped_session(untyped(async_sessionmaker(engine)))
     for text_shown in (repr(scoped), repr(sync_scoped), repr(scoped.registry), *caught):
         assert "tiger-secret" not in str(text_shown)
+
+
+# -- a session used after its scope ended
+
+
+async def test_a_session_used_after_its_scope_ended_refuses_before_any_io(
+    scoped: AsyncScoped, engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    statements: list[str] = []
+
+    async def handle_request() -> AsyncSession:
+        scoped.add(User(name="handed on"))
+        await scoped.flush()
+        return scoped()
+
+    session = await asyncio.create_task(handle_request(), name="request 7")
+    await wait_until_checked_in(engine)
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for use in (session.commit(), session.execute(select(1)), session.get(User, 1)):
+            with pytest.raises(ScopeEndedError, match="task 'request 7'") as raised:
+                await use
+            assert isinstance(raised.value, sa_exc.InvalidRequestError)
+        with pytest.raises(ScopeEndedError, match=r"add\(\) was refused"):
+            session.add(User(name="too late"))
+        # Closing it again is harmless: it is closed.
+        await session.close()
+        async with session:
+            pass
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert statements == []
+    assert await read_back("SELECT name FROM users") == []
+
+
+async def test_an_operation_running_when_the_scope_ends_finishes_before_the_close(
+    scoped: AsyncScoped, engine: AsyncEngine, read_back: ReadBack
+) -> None:
+    commit_running = asyncio.Event()
+    background: list[asyncio.Task[None]] = []
+
+    def slow_before_commit(sync_session: Session) -> None:
+        commit_running.set()
+        await_(asyncio.sleep(0.05))
+
+    async def commit_later(session: AsyncSession) -> None:
+        await session.commit()
+
+    user = User(name="committed by the background task")
+
+    async def handle_request() -> AsyncSession:
+        session = scoped()
+        event.listen(session.sync_session, "before_commit", slow_before_commit)
+        session.add(user)
+        await session.flush()
+        background.append(asyncio.create_task(commit_later(session)))
+        await commit_running.wait()
+        return session  # the scope ends while the commit runs
+
+    with recorded_problems() as problems:
+        session = await asyncio.create_task(handle_request())
+        await background[0]
+        await wait_until_checked_in(engine)
+        assert await read_back("SELECT name FROM users") == [("committed by the background task",)]
+        # Closed once the commit was done (its objects detached): from then on it refuses.
+        for _ in range(100):
+            if user not in session:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(ScopeEndedError):
+            await session.execute(select(1))
+    assert problems == []
+
+
+# -- shutdown
+
+
+def run_with_cancelled_children(url: str, children: int) -> tuple[int, list[str]]:
+    """asyncio.run() a main task that leaves ``children`` tasks holding scoped sessions with a
+    connection each; return the connections checked out once asyncio.run() has returned."""
+    engine = create_async_engine(url, pool_size=children, max_overflow=0)
+    scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
+
+    async def child(started: asyncio.Event) -> None:
+        await scoped.execute(select(1))
+        started.set()
+        await asyncio.sleep(3600)
+
+    async def main() -> None:
+        events = [asyncio.Event() for _ in range(children)]
+        # Left running on purpose: asyncio.run() is to cancel them.
+        children_tasks = [asyncio.create_task(child(started)) for started in events]
+        assert len(children_tasks) == children
+        for started in events:
+            await started.wait()
+        assert checked_out(engine) == children
+
+    with recorded_problems() as problems:
+        # asyncio.run() cancels the children as it shuts down: their sessions' closes start then.
+        asyncio.run(main())
+        left = checked_out(engine)
+        asyncio.run(engine.dispose())
+        gc.collect()
+    return left, problems
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_asyncio_run_closes_the_scoped_sessions_of_the_tasks_it_cancels(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'shutdown.db'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    assert run_with_cancelled_children(url, children=8) == (0, [])
+
+
+def test_the_close_of_a_scope_whose_engine_was_disposed_meanwhile_is_quiet() -> None:
+    async def main() -> None:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        async with engine.begin() as connection:
+            await connection.run_sync(User.metadata.create_all)
+        scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
+
+        async def handle_request() -> None:
+            scoped.add(User(name="ann"))
+            await scoped.flush()  # no commit, no remove()
+
+        await asyncio.create_task(handle_request())
+        await asyncio.sleep(0)
+        assert len(scoped.registry) == 0
+        # Disposing closes the in-memory database's one connection under the pending close.
+        await engine.dispose()
+
+    with recorded_problems() as problems:
+        asyncio.run(main())
+    assert problems == []

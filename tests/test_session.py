@@ -8,6 +8,7 @@ import contextlib
 import gc
 import re
 import typing
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from sa_async import (
     close_all_sessions,
 )
 from sa_async.exc import ImplicitIOError, SessionClassError, SyncBindError
-from tests.conftest import EngineFactory, ReadBack, checked_out, untyped
+from tests.conftest import EngineFactory, ReadBack, checked_out, recreate_tables, untyped
 from tests.models import Address, AuditEntry, Base, Note, User
 
 Maker = async_sessionmaker[AsyncSession]
@@ -1466,3 +1467,54 @@ async def test_close_all_classmethod_is_deprecated_and_closes(
     await closing
     assert checked_out(engine) == 0
     assert ann is not None and inspect(ann).detached
+
+
+# -- nothing retained after a close, or after the last reference is dropped
+
+
+def live_sync_sessions() -> int:
+    gc.collect()
+    return sum(isinstance(item, Session) for item in gc.get_objects())
+
+
+async def test_closed_sessions_of_concurrent_bursts_are_all_freed(engine: AsyncEngine) -> None:
+    maker = async_sessionmaker(
+        sa_async.create_async_engine(engine.url, pool_size=100, max_overflow=0, pool_timeout=30)
+    )
+
+    async def one_request() -> None:
+        async with maker() as session:
+            await session.execute(select(User))
+            await asyncio.sleep(0.005)  # all of a burst hold their session (and worker) at once
+
+    before = live_sync_sessions()
+    for _ in range(5):
+        await asyncio.gather(*(one_request() for _ in range(100)))
+    assert live_sync_sessions() == before
+    await maker.kw["bind"].dispose()
+
+
+async def test_an_unclosed_dropped_session_gives_its_connection_back(
+    database_url: str,
+) -> None:
+    engine = sa_async.create_async_engine(
+        database_url, pool_size=1, max_overflow=0, pool_timeout=0.5
+    )
+    await recreate_tables(engine)
+    maker = async_sessionmaker(engine)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            # A transaction holds the pool's only connection; the session is then forgotten.
+            forgotten = maker()
+            await forgotten.execute(select(User))
+            del forgotten
+            gc.collect()
+            assert checked_out(engine) == 0
+    # SQLAlchemy's own warning about a connection that the garbage collector cleaned up.
+    assert [warning.category for warning in caught] == [sa_exc.SAWarning] * 2
+    assert all("garbage collector" in str(warning.message) for warning in caught)
+    async with maker() as session:
+        assert (await session.execute(select(func.count(User.id)))).scalar() == 0
+    await recreate_tables(engine, create=False)
+    await engine.dispose()
