@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_number + 1}/{arguments.repeats}: {configuration} done")
     results: dict[str, Any] = {
         "command": shlex.join([".venv/bin/python", "-m", "bench.mypy_plugin_cost", *raw]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "repeats": arguments.repeats,
         "incremental_runs": arguments.incremental_runs,
         "project": project,

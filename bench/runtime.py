@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +252,7 @@ async def run(arguments: argparse.Namespace, command: str) -> dict[str, Any] | s
     sample_ns = int((arguments.sample_ms or (1.0 if arguments.quick else 20.0)) * 1e6)
     results: dict[str, Any] = {
         "command": command,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "rounds": rounds,
         "sample_ms": sample_ns / 1e6,
         "python": platform.python_version(),

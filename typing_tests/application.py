@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import ForeignKey, String, delete, func, insert, select, update
 from sqlalchemy.orm import (
@@ -180,7 +180,7 @@ async def serve(dependency: SessionDependency, payload: BookIn) -> BookOut:
 
 async def nightly_publish(registry: async_scoped_session[AsyncSession]) -> int:
     try:
-        published = await publish_all(registry, datetime.now(timezone.utc))
+        published = await publish_all(registry, datetime.now(UTC))
         await registry.commit()
         return published
     finally:

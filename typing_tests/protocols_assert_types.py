@@ -7,11 +7,12 @@ both checkers' ignore comments, which must stay needed.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, assert_type
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import CursorResult, Result, ScalarResult
 from sqlalchemy.orm import Session, sessionmaker
-from typing_extensions import Any, Unpack, assert_type
+from typing_extensions import Unpack
 
 from sa_async import (
     AsyncEngine,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from typing import Any, assert_type
 
 from sqlalchemy import Connection, Engine, String, create_engine, select, text, update
 from sqlalchemy.engine import CursorResult, Result, ScalarResult
@@ -25,7 +26,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.query import RowReturningQuery
 from sqlalchemy.util import IdentitySet, immutabledict
-from typing_extensions import Any, Unpack, assert_type
+from typing_extensions import Unpack
 
 from sa_async import (
     AsyncConnection,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, assert_type
 
 from sqlalchemy import (
     Connection,
@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult, Result, ScalarResult
 from sqlalchemy.orm import Session
 from sqlalchemy.util import IdentitySet, immutabledict
-from typing_extensions import Unpack, assert_type
+from typing_extensions import Unpack
 
 from sa_async import (
     AsyncConnection,

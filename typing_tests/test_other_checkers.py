@@ -145,12 +145,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A user's project outside the repository, with a config file for each tool."""
     root = tmp_path_factory.mktemp("other_checkers")
     (root / "probe.py").write_text(PROBE)
-    # Python 3.10, as mypy and basedpyright check these files; typed_models.py on the path;
+    # Python 3.11, as mypy and basedpyright check these files; typed_models.py on the path;
     # only `# pyrefly: ignore` comments honoured, so that the misuse lines stay errors.
     (root / "pyrefly.toml").write_text(
         f'preset = "default"\n'
         f"python-interpreter-path = {json.dumps(sys.executable)}\n"
-        f'python-version = "3.10"\n'
+        f'python-version = "3.11"\n'
         f"search-path = [{json.dumps(str(TYPING_TESTS))}]\n"
         f'enabled-ignores = ["pyrefly"]\n'
     )
@@ -158,7 +158,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "ty.toml").write_text(
         f"[environment]\n"
         f"python = {json.dumps(sys.prefix)}\n"
-        f'python-version = "3.10"\n'
+        f'python-version = "3.11"\n'
         f"extra-paths = [{json.dumps(str(TYPING_TESTS))}]\n"
         f"\n"
         f"[analysis]\n"
