@@ -6,7 +6,9 @@ between are allowed; the comment does not show once rendered)::
     <!-- docs-test: run typecheck -->
 
 - ``run``: the block is a program, run with this interpreter in an empty directory; it must exit
-  with status 0 (blocks state what they show with ``assert``).
+  with status 0 and write nothing to stderr (blocks state what they show with ``assert``). What
+  it prints must be shown: a ``text`` block marked ``<!-- docs-test: output -->`` after it (before
+  the next program) holds its exact stdout, and a program that prints without one fails.
 - ``typecheck``: ``mypy --strict`` with the sa_async plugin (the repository's configuration)
   and basedpyright ("standard" mode) must both pass it.
 - ``mypy-plugin``: only ``mypy --strict`` with the plugin checks it: what the plugin adds to the
@@ -36,15 +38,11 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -64,6 +62,8 @@ class Program:
     lines: list[str] = field(default_factory=list)
     # For each line of the program: the line of the document it comes from (1-based).
     origins: list[int] = field(default_factory=list)
+    # The stdout the document shows for it (an "output" text block), if any.
+    expected_output: str | None = None
 
     @property
     def name(self) -> str:
@@ -108,7 +108,13 @@ def parse(document: Path) -> tuple[list[Program], list[str]]:
             end = index + 1
             while not lines[end].startswith("```"):
                 end += 1
-            if language in ("python", "py"):
+            if language == "text" and marker == "output":
+                where = f"{document.relative_to(ROOT)}:{index + 1}"
+                if not programs or programs[-1].expected_output is not None:
+                    problems.append(f"{where}: an output block needs a program before it, alone")
+                else:
+                    programs[-1].expected_output = "\n".join(lines[index + 1 : end])
+            elif language in ("python", "py"):
                 where = f"{document.relative_to(ROOT)}:{index + 1}"
                 modes = set((marker or "").split())
                 if not modes:
@@ -280,6 +286,17 @@ def test_run(program: Program, tmp_path: Path) -> None:
     assert completed.returncode == 0, (
         f"{program.name} failed:\n{completed.stdout}{completed.stderr}"
     )
+    assert completed.stderr == "", f"{program.name} wrote to stderr:\n{completed.stderr}"
+    shown = program.expected_output
+    if shown is None:
+        assert completed.stdout == "", (
+            f"{program.name} prints, and the document shows no output block for it:\n"
+            f"{completed.stdout}"
+        )
+    else:
+        assert completed.stdout.rstrip() == shown.rstrip(), (
+            f"{program.name} printed other than its output block shows:\n{completed.stdout}"
+        )
 
 
 def unexpected(program: Program, found: dict[int, list[str]], *, exact_codes: bool) -> list[str]:
