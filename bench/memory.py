@@ -23,6 +23,12 @@ Scenarios (``--count`` defaults to 10,000):
     The same tasks ending without ``remove()``. SQLAlchemy's registry keeps every session of an
     ended task until ``remove()`` is called from that task (which can no longer happen); sa_async
     closes and drops them when the task is done. "retained" shows what is left.
+``short-tasks``
+    ``count`` short tasks, 100 at a time (a service's requests), each running ``SELECT 1`` through
+    an ``async_scoped_session`` on a sqlite file with a pool of 20, then calling ``remove()``
+    ("sa_async without remove" leaves that to the end of the task). What grows with the number
+    of tasks served is what a long-running service accumulates: the per-task figure is the RSS
+    growth divided by the tasks.
 
 Run from the repository root::
 
@@ -42,11 +48,14 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import tracemalloc
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPOSITORY / "bench" / "results" / "memory.json"
@@ -54,7 +63,9 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "sessions": ("sa_async", "sqlalchemy", "sync"),
     "scoped": ("sa_async", "sqlalchemy", "tasks only"),
     "scoped-no-remove": ("sa_async", "sqlalchemy"),
+    "short-tasks": ("sa_async", "sa_async without remove", "sqlalchemy"),
 }
+SHORT_TASKS_IN_FLIGHT = 100
 MIB = 1024 * 1024
 
 
@@ -145,6 +156,41 @@ async def _scoped(implementation: str, count: int, remove: bool) -> dict[str, An
     return found
 
 
+async def _short_tasks(implementation: str, count: int) -> dict[str, Any]:
+    remove = implementation != "sa_async without remove"
+    if implementation == "sqlalchemy":
+        from sqlalchemy.ext import asyncio as library
+    else:
+        import sa_async as library  # type: ignore[no-redef]
+    with tempfile.TemporaryDirectory() as directory:
+        engine = library.create_async_engine(
+            f"sqlite+aiosqlite:///{directory}/short_tasks.db", pool_size=20, max_overflow=0
+        )
+        registry = library.async_scoped_session(
+            library.async_sessionmaker(engine), scopefunc=asyncio.current_task
+        )
+        in_flight = asyncio.Semaphore(SHORT_TASKS_IN_FLIGHT)
+
+        async def request() -> None:
+            async with in_flight:
+                await registry.execute(text("SELECT 1"))
+                if remove:
+                    await registry.remove()
+
+        async def serve(requests: int) -> None:
+            # In batches, as a service takes them: the finished tasks go.
+            for start in range(0, requests, 1000):
+                batch = min(1000, requests - start)
+                await asyncio.gather(*(request() for _ in range(batch)))
+            for _ in range(10):
+                await asyncio.sleep(0.001)  # the closes of ended scopes
+
+        await serve(min(count, 1000))  # warm up: connections, workers, caches
+        found = await _measure(lambda: serve(count))
+        await engine.dispose()
+    return found
+
+
 async def _measure(scenario: Callable[[], Coroutine[Any, Any, None]]) -> dict[str, Any]:
     gc.collect()
     if tracemalloc.is_tracing():
@@ -167,6 +213,8 @@ def child(scenario: str, implementation: str, count: int, traced: bool) -> dict[
         tracemalloc.start()
     if scenario == "sessions":
         return asyncio.run(_sessions(implementation, count))
+    if scenario == "short-tasks":
+        return asyncio.run(_short_tasks(implementation, count))
     return asyncio.run(_scoped(implementation, count, remove=scenario == "scoped"))
 
 
@@ -222,15 +270,15 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"SQLAlchemy {results['sqlalchemy']}; {results['sa_async']}.",
         "",
         "| scenario | implementation | peak RSS growth MiB | peak RSS MiB | traced peak MiB "
-        "| retained after, MiB | sessions left in registry | sa_async / SQLAlchemy (RSS growth, "
-        "traced peak) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| retained after, MiB | RSS growth per task, bytes | sessions left in registry "
+        "| sa_async / SQLAlchemy (RSS growth, traced peak) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario, implementations in results["scenarios"].items():
         reference = implementations["sqlalchemy"]
         for implementation, row in implementations.items():
             ratio = ""
-            if implementation == "sa_async":
+            if implementation.startswith("sa_async"):
                 ratio = (
                     f"{row['rss_growth_bytes'] / reference['rss_growth_bytes']:.2f}x, "
                     f"{row['traced_peak_bytes'] / reference['traced_peak_bytes']:.2f}x"
@@ -239,7 +287,8 @@ def markdown_report(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {scenario} | {implementation} | {_mib(row['rss_growth_bytes'])} "
                 f"| {_mib(row['peak_rss_bytes'])} | {_mib(row['traced_peak_bytes'])} "
-                f"| {_mib(row['retained_bytes'])} | {left} | {ratio} |"
+                f"| {_mib(row['retained_bytes'])} "
+                f"| {row['rss_growth_bytes'] / results['count']:,.0f} | {left} | {ratio} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -274,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     results = {
         "command": shlex.join([".venv/bin/python", "-m", "bench.memory", *raw]),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "count": arguments.count,
         "repeat": arguments.repeat,
         "python": platform.python_version(),
