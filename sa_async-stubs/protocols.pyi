@@ -117,10 +117,9 @@ class AsyncSessionProtocol(Protocol[_S_co]):
     def get_bind(
         self,
         mapper: _AnyEntityKey | None = None,
-        *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: object,
+        **kw: Any,
     ) -> Engine | Connection:
         """Return the sync Engine or Connection that a statement would use.
 
@@ -150,6 +149,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]:
         """Execute a statement and return its fully buffered result.
 
@@ -173,6 +174,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]: ...
     # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
     # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
@@ -184,6 +187,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
     # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
@@ -196,6 +201,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
@@ -205,6 +212,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # Any other statement: a Result of untyped rows.
     @overload
@@ -215,6 +224,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
@@ -224,6 +235,8 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     # Typed statements first: the first column's type, or None when there is no row.
     @overload
@@ -234,6 +247,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> _T | None:
         """Execute a statement and return the first column of its first row, or None.
 
@@ -250,6 +264,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> Any: ...
     # Typed statements first: a ScalarResult of the first column's type.
     @overload
@@ -260,6 +275,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement and return the first column of each row, buffered.
 
@@ -276,6 +292,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[Any]: ...
     # Typed statements first: an AsyncResult of their column types.
     @overload
@@ -286,6 +303,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncResult[Unpack[_Ts]]:
         """Execute a statement on a server-side cursor and return an async result.
 
@@ -303,6 +321,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncResult[Unpack[tuple[Any, ...]]]: ...
     # Typed statements first: an AsyncScalarResult of the first column's type.
     @overload
@@ -313,6 +332,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncScalarResult[_T]:
         """Execute a statement on a server-side cursor and return its first column, async.
 
@@ -329,6 +349,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncScalarResult[Any]: ...
     async def get(
         self,
@@ -410,6 +431,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         self,
         bind_arguments: _BindArguments | None = None,
         execution_options: _ExecutionOptions | None = None,
+        **kw: Any,
     ) -> AsyncConnection:
         """Return the AsyncConnection of the current transaction, beginning one if needed."""
 
@@ -461,7 +483,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         """Close, invalidating the connections (they are discarded, not returned to the pool)."""
 
     # -- identity map and unit of work (no IO)
-    def add(self, instance: object) -> None:
+    def add(self, instance: object, *, _warn: bool = True) -> None:
         """Place ``instance`` in the session; it is inserted at the next flush."""
 
     def add_all(self, instances: Iterable[object]) -> None:
@@ -544,7 +566,7 @@ class SyncSessionProtocol(Protocol):
     def __iter__(self) -> Iterator[object]:
         """Iterate over the instances in the session."""
 
-    def add(self, instance: object) -> None:
+    def add(self, instance: object, *, _warn: bool = True) -> None:
         """Place ``instance`` in the session; it is inserted at the next flush."""
 
     def add_all(self, instances: Iterable[object]) -> None:
@@ -617,6 +639,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]:
         """Execute a statement and return its result (typed rows for a typed statement)."""
 
@@ -628,6 +652,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
     def execute(
@@ -637,6 +663,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
     def execute(
@@ -646,6 +674,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
     def execute(
@@ -655,6 +685,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
     def execute(
@@ -664,6 +696,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
     def execute(
@@ -673,6 +707,8 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
         """Mark the attributes of ``instance`` (or only ``attribute_names``) to reload on access."""
@@ -766,7 +802,7 @@ class SyncSessionProtocol(Protocol):
     # than eight, or untyped ones: a Query of untyped rows. The entity overload comes first, as
     # in Session.query, though a class could be both.
     @overload
-    def query(self, entity: _EntityType[_O], /) -> Query[_O]:  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+    def query(self, _entity: _EntityType[_O]) -> Query[_O]:
         """Return a legacy ``Query`` on the session.
 
         ``Session.query(User)`` is a ``Query[User]``; ``Session.query(User.id, User.name)`` a
@@ -774,7 +810,7 @@ class SyncSessionProtocol(Protocol):
         """
 
     @overload
-    def query(self, column: TypedColumnsClauseRole[_T], /) -> RowReturningQuery[_T]: ...
+    def query(self, _colexpr: TypedColumnsClauseRole[_T]) -> RowReturningQuery[_T]: ...
     @overload
     def query(
         self, entity0: _TypedColumn[_T0], entity1: _TypedColumn[_T1], /
@@ -825,19 +861,6 @@ class SyncSessionProtocol(Protocol):
         entity6: _TypedColumn[_T6],
         /,
     ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
-    @overload
-    def query(
-        self,
-        entity0: _TypedColumn[_T0],
-        entity1: _TypedColumn[_T1],
-        entity2: _TypedColumn[_T2],
-        entity3: _TypedColumn[_T3],
-        entity4: _TypedColumn[_T4],
-        entity5: _TypedColumn[_T5],
-        entity6: _TypedColumn[_T6],
-        entity7: _TypedColumn[_T7],
-        /,
-    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
     @overload
     def query(
         self,

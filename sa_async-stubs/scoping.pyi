@@ -1,9 +1,10 @@
 """Scoped sessions: one session per scope (a thread, a task, a request...), reached through a registry."""
 
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Concatenate, Generic, Literal, Protocol, TypeAlias, overload
 
+from sqlalchemy import orm as sqlalchemy_orm
 from sqlalchemy.engine import (
     Connection,
     CursorResult,
@@ -13,6 +14,7 @@ from sqlalchemy.engine import (
     RowMapping,
     ScalarResult,
 )
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult, AsyncScalarResult
 from sqlalchemy.inspection import Inspectable
 from sqlalchemy.orm import (
@@ -36,7 +38,7 @@ from sqlalchemy.sql.roles import (
     TypedColumnsClauseRole,
 )
 from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
-from sqlalchemy.util import IdentitySet, immutabledict
+from sqlalchemy.util import IdentitySet, ScopedRegistry, immutabledict
 from typing_extensions import ParamSpec, TypeVar, TypeVarTuple, Unpack, deprecated
 
 from .session import AsyncSession, AsyncSessionTransaction, async_sessionmaker
@@ -60,8 +62,8 @@ _S2 = TypeVar("_S2", bound=Session)
 # The members typed from the sync session class (run_sync, sync_session, no_autoflush) find it
 # through the session class's bases: async_scoped_session[MyAsyncSession] is also an
 # async_scoped_session[AsyncSession[Routing]] when MyAsyncSession derives from that.
-_AS_co = TypeVar(
-    "_AS_co", bound=AsyncSession[Session], default=AsyncSession[Session], covariant=True
+_ScopedAS_co = TypeVar(
+    "_ScopedAS_co", bound=AsyncSession[Session], default=AsyncSession[Session], covariant=True
 )
 
 _AsyncBind: TypeAlias = AsyncEngine | AsyncConnection
@@ -93,7 +95,7 @@ _ColumnsClause: TypeAlias = (
     | _HasClauseElement
 )
 
-class ScopeRegistry(Generic[_T]):
+class ScopeRegistry(ScopedRegistry[_T]):
     """Hold one object per scope, created on first use in the scope.
 
     ``scopefunc()`` names the current scope. A scope key that can be weakly referenced (a task,
@@ -115,7 +117,7 @@ class ScopeRegistry(Generic[_T]):
     def has(self) -> bool:
         """Return True when the current scope has an object."""
 
-    def set(self, value: _T) -> None:
+    def set(self, obj: _T) -> None:
         """Make ``value`` the current scope's object."""
 
     def clear(self) -> None:
@@ -124,7 +126,7 @@ class ScopeRegistry(Generic[_T]):
     def __len__(self) -> int:
         """Return the number of objects held, over all scopes."""
 
-class scoped_session(Generic[_S_co]):
+class scoped_session(sqlalchemy_orm.scoped_session[Any], Generic[_S_co]):
     """Give each thread (or each scope of ``scopefunc``) its own sync session.
 
     Call it for the current scope's session, or use it as that session: every ``Session``
@@ -139,7 +141,8 @@ class scoped_session(Generic[_S_co]):
 
     session_factory: sessionmaker[_S_co]
     """The sessionmaker that builds each scope's session; call it for a session of your own."""
-    registry: ScopeRegistry[_S_co]
+    # sa_async's registry, a subclass of SQLAlchemy's ScopedRegistry, of this registry's sessions.
+    registry: ScopeRegistry[_S_co]  # pyright: ignore[reportIncompatibleVariableOverride]
     """The sessions of the scopes, keyed by ``scopefunc()``."""
     def __init__(
         self, session_factory: sessionmaker[_S_co], scopefunc: Callable[[], Hashable] | None = None
@@ -179,7 +182,7 @@ class scoped_session(Generic[_S_co]):
     def __iter__(self) -> Iterator[object]:
         """Iterate over the instances in the current session."""
 
-    def add(self, instance: object) -> None:
+    def add(self, instance: object, *, _warn: bool = True) -> None:
         """Place ``instance`` in the current session; it is inserted at the next flush."""
 
     def add_all(self, instances: Iterable[object]) -> None:
@@ -244,9 +247,11 @@ class scoped_session(Generic[_S_co]):
 
     # The parameters come in two overloads each, one parameter set or a list of them, so that
     # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
-    # argument would otherwise make the call ambiguous and its result Any.
+    # argument would otherwise make the call ambiguous and its result Any. (Hence the ignore:
+    # SQLAlchemy's signature takes the union of both in one overload, which no call typed with a
+    # dict or a list needs; only a params argument typed as that union itself is not accepted.)
     # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
-    @overload
+    @overload  # type: ignore[override]
     def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
@@ -254,6 +259,8 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]:
         """Execute a statement on the current session and return its result.
 
@@ -270,6 +277,8 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]: ...
     # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
     # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
@@ -281,6 +290,8 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
     # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
@@ -293,6 +304,8 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     def execute(
@@ -302,6 +315,8 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # Any other statement: a Result of untyped rows.
     @overload
@@ -312,15 +327,20 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
-    def execute(
+    # As AsyncSession.execute: only a params argument typed as the union is not taken.
+    def execute(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         statement: Executable,
         params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     def expire(self, instance: object, attribute_names: Iterable[str] | None = None) -> None:
         """Mark the attributes of ``instance`` (or only ``attribute_names``) to reload on access."""
@@ -357,7 +377,7 @@ class scoped_session(Generic[_S_co]):
         *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: object,
+        **kw: Any,
     ) -> Engine | Connection:
         """Return the Engine or Connection the current session would use for a statement."""
 
@@ -414,7 +434,7 @@ class scoped_session(Generic[_S_co]):
     # than eight, or untyped ones: a Query of untyped rows. The entity overload comes first, as
     # in Session.query, though a class could be both.
     @overload
-    def query(self, entity: _EntityType[_O], /) -> Query[_O]:  # type: ignore[overload-overlap]  # pyright: ignore[reportOverlappingOverload]
+    def query(self, _entity: _EntityType[_O]) -> Query[_O]:
         """Return a legacy ``Query`` on the current session.
 
         ``Session.query(User)`` is a ``Query[User]``; ``Session.query(User.id, User.name)`` a
@@ -422,7 +442,7 @@ class scoped_session(Generic[_S_co]):
         """
 
     @overload
-    def query(self, column: TypedColumnsClauseRole[_T], /) -> RowReturningQuery[_T]: ...
+    def query(self, _colexpr: TypedColumnsClauseRole[_T]) -> RowReturningQuery[_T]: ...
     @overload
     def query(
         self, entity0: _TypedColumn[_T0], entity1: _TypedColumn[_T1], /
@@ -485,19 +505,6 @@ class scoped_session(Generic[_S_co]):
         entity6: _TypedColumn[_T6],
         entity7: _TypedColumn[_T7],
         /,
-    ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
-    @overload
-    def query(
-        self,
-        entity0: _TypedColumn[_T0],
-        entity1: _TypedColumn[_T1],
-        entity2: _TypedColumn[_T2],
-        entity3: _TypedColumn[_T3],
-        entity4: _TypedColumn[_T4],
-        entity5: _TypedColumn[_T5],
-        entity6: _TypedColumn[_T6],
-        entity7: _TypedColumn[_T7],
-        /,
         *entities: _ColumnsClause,
     ) -> RowReturningQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, Unpack[tuple[Any, ...]]]: ...
     @overload
@@ -525,17 +532,20 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> _T | None:
         """Execute a statement on the current session; return the first column of the first row."""
 
     @overload
-    def scalar(
+    # As AsyncSession.scalar: pyright does not pair the TypedReturnsRows overloads.
+    def scalar(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         statement: Executable,
         params: _Params | None = None,
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> Any: ...
     # Typed statements first: a ScalarResult of the first column's type.
     @overload
@@ -546,6 +556,7 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement on the current session; return the first column of each row."""
 
@@ -557,19 +568,20 @@ class scoped_session(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[Any]: ...
     @property
     def bind(self) -> _SyncBind | None:
         """The current session's default Engine or Connection."""
 
     @bind.setter
-    def bind(self, value: _SyncBind | None) -> None: ...
+    def bind(self, attr: _SyncBind | None) -> None: ...
     @property
     def binds(self) -> Mapping[_BindKey, _SyncBind]:
         """The current session's per-entity binds."""
 
     @binds.setter
-    def binds(self, value: Mapping[_BindKey, _SyncBind]) -> None: ...
+    def binds(self, attr: Mapping[_BindKey, _SyncBind]) -> None: ...
     @property
     def dirty(self) -> IdentitySet:
         """The current session's persistent instances with changed attributes."""
@@ -587,7 +599,7 @@ class scoped_session(Generic[_S_co]):
         """The current session's identity map."""
 
     @identity_map.setter
-    def identity_map(self, value: IdentityMap) -> None: ...
+    def identity_map(self, attr: IdentityMap) -> None: ...
     @property
     def is_active(self) -> bool:
         """False only while a failed flush of the current session waits for ``rollback()``."""
@@ -597,7 +609,7 @@ class scoped_session(Generic[_S_co]):
         """Whether the current session's queries flush pending changes first."""
 
     @autoflush.setter
-    def autoflush(self, value: bool) -> None: ...
+    def autoflush(self, attr: bool) -> None: ...
     @property
     def no_autoflush(self) -> AbstractContextManager[_S_co, None]:
         """A context manager that turns the current session's autoflush off in its block."""
@@ -611,7 +623,7 @@ class scoped_session(Generic[_S_co]):
         """The current session's default execution options."""
 
     @execution_options.setter
-    def execution_options(self, value: immutabledict[str, Any]) -> None: ...
+    def execution_options(self, attr: immutabledict[str, Any]) -> None: ...
     @classmethod
     def object_session(cls, instance: object) -> Session | None:
         """Return the Session that ``instance`` belongs to, or None."""
@@ -628,7 +640,7 @@ class scoped_session(Generic[_S_co]):
     ) -> _IdentityKey:
         """Return the identity-map key of a class and primary key, an instance, or a row."""
 
-class async_scoped_session(Generic[_AS_co]):
+class async_scoped_session(sqlalchemy_asyncio.async_scoped_session[Any], Generic[_ScopedAS_co]):
     """Give each scope of ``scopefunc`` (usually each task) its own async session.
 
     Call it for the current scope's session, or use it as that session: every ``AsyncSession``
@@ -641,19 +653,21 @@ class async_scoped_session(Generic[_AS_co]):
         await Session.remove()
     """
 
-    session_factory: async_sessionmaker[_AS_co]
+    # The maker of this registry's sessions, an async_sessionmaker as SQLAlchemy's attribute is.
+    session_factory: async_sessionmaker[_ScopedAS_co]  # pyright: ignore[reportIncompatibleVariableOverride]
     """The sessionmaker that builds each scope's session; call it for a session of your own."""
-    registry: ScopeRegistry[_AS_co]
+    # sa_async's registry, a subclass of SQLAlchemy's ScopedRegistry, of this registry's sessions.
+    registry: ScopeRegistry[_ScopedAS_co]  # pyright: ignore[reportIncompatibleVariableOverride]
     """The sessions of the scopes, keyed by ``scopefunc()``."""
     def __init__(
-        self, session_factory: async_sessionmaker[_AS_co], scopefunc: Callable[[], Hashable]
+        self, session_factory: async_sessionmaker[_ScopedAS_co], scopefunc: Callable[[], Hashable]
     ) -> None:
         """Create the registry; ``scopefunc`` returns the current scope's key.
 
         ``asyncio.current_task`` gives each task its own session, closed when the task is done.
         """
 
-    def __call__(self, **kw: object) -> _AS_co:
+    def __call__(self, **kw: object) -> _ScopedAS_co:
         """Return the current scope's session, creating it with ``kw`` if there is none.
 
         Raises ``InvalidRequestError`` when ``kw`` is given and the scope already has one.
@@ -681,7 +695,7 @@ class async_scoped_session(Generic[_AS_co]):
         """The current session's default async bind."""
 
     @bind.setter
-    def bind(self, value: _AsyncBind | None) -> None: ...
+    def bind(self, attr: _AsyncBind | None) -> None: ...
     @property
     def binds(self) -> Mapping[_BindKey, _AsyncBind]:
         """The current session's per-entity async binds (read-only)."""
@@ -695,10 +709,9 @@ class async_scoped_session(Generic[_AS_co]):
     def get_bind(
         self,
         mapper: _AnyEntityKey | None = None,
-        *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: object,
+        **kw: Any,
     ) -> Engine | Connection:
         """Return the sync Engine or Connection the current session would use for a statement."""
 
@@ -713,9 +726,11 @@ class async_scoped_session(Generic[_AS_co]):
 
     # The parameters come in two overloads each, one parameter set or a list of them, so that
     # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
-    # argument would otherwise make the call ambiguous and its result Any.
+    # argument would otherwise make the call ambiguous and its result Any. (Hence the ignore:
+    # SQLAlchemy's signature takes the union of both in one overload, which no call typed with a
+    # dict or a list needs; only a params argument typed as that union itself is not accepted.)
     # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
-    @overload
+    @overload  # type: ignore[override]
     async def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
@@ -723,6 +738,8 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]:
         """Execute a statement on the current session and return its buffered result.
 
@@ -739,6 +756,8 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]: ...
     # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
     # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
@@ -750,6 +769,8 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
     # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
@@ -762,6 +783,8 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
@@ -771,6 +794,8 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # Any other statement: a Result of untyped rows.
     @overload
@@ -781,15 +806,20 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
-    async def execute(
+    # As AsyncSession.execute: only a params argument typed as the union is not taken.
+    async def execute(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         statement: Executable,
         params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     # Typed statements first: the first column's type, or None when there is no row.
     @overload
@@ -800,17 +830,20 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> _T | None:
         """Execute a statement on the current session; return the first column of the first row."""
 
     @overload
-    async def scalar(
+    # As AsyncSession.scalar: pyright does not pair the TypedReturnsRows overloads.
+    async def scalar(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         statement: Executable,
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> Any: ...
     # Typed statements first: a ScalarResult of the first column's type.
     @overload
@@ -821,6 +854,7 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement on the current session; return the first column of each row."""
 
@@ -832,6 +866,7 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[Any]: ...
     # Typed statements first: an AsyncResult of their column types.
     @overload
@@ -842,6 +877,7 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncResult[Unpack[_Ts]]:
         """Execute a statement on a server-side cursor of the current session; return an async result."""
 
@@ -853,6 +889,7 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncResult[Unpack[tuple[Any, ...]]]: ...
     # Typed statements first: an AsyncScalarResult of the first column's type.
     @overload
@@ -863,6 +900,7 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncScalarResult[_T]:
         """Execute a statement on a server-side cursor of the current session; return its first column."""
 
@@ -874,6 +912,7 @@ class async_scoped_session(Generic[_AS_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncScalarResult[Any]: ...
     async def get(
         self,
@@ -946,6 +985,7 @@ class async_scoped_session(Generic[_AS_co]):
         self,
         bind_arguments: _BindArguments | None = None,
         execution_options: _ExecutionOptions | None = None,
+        **kw: Any,
     ) -> AsyncConnection:
         """Return the AsyncConnection of the current session's transaction, beginning one if needed."""
 
@@ -987,7 +1027,7 @@ class async_scoped_session(Generic[_AS_co]):
         """Close the current session, discarding its connections instead of pooling them."""
 
     # -- identity map and unit of work (no IO)
-    def add(self, instance: object) -> None:
+    def add(self, instance: object, *, _warn: bool = True) -> None:
         """Place ``instance`` in the current session; it is inserted at the next flush."""
 
     def add_all(self, instances: Iterable[object]) -> None:
@@ -1031,7 +1071,7 @@ class async_scoped_session(Generic[_AS_co]):
         """The current session's identity map."""
 
     @identity_map.setter
-    def identity_map(self, value: IdentityMap) -> None: ...
+    def identity_map(self, attr: IdentityMap) -> None: ...
     @property
     def is_active(self) -> bool:
         """False only while a failed flush of the current session waits for ``rollback()``."""
@@ -1041,7 +1081,7 @@ class async_scoped_session(Generic[_AS_co]):
         """Whether the current session's queries flush pending changes first."""
 
     @autoflush.setter
-    def autoflush(self, value: bool) -> None: ...
+    def autoflush(self, attr: bool) -> None: ...
     @property
     def no_autoflush(
         self: async_scoped_session[AsyncSession[_S2]],
@@ -1057,7 +1097,7 @@ class async_scoped_session(Generic[_AS_co]):
         """The current session's default execution options."""
 
     @execution_options.setter
-    def execution_options(self, value: immutabledict[str, Any]) -> None: ...
+    def execution_options(self, attr: immutabledict[str, Any]) -> None: ...
     @classmethod
     def object_session(cls, instance: object) -> Session | None:
         """Return the sync Session that ``instance`` belongs to, or None."""
@@ -1078,7 +1118,7 @@ class async_scoped_session(Generic[_AS_co]):
     @deprecated(
         "async_scoped_session.close_all() is deprecated; use 'await sa_async.close_all_sessions()'."
     )
-    def close_all(cls) -> Coroutine[Any, Any, None]:
+    async def close_all(cls) -> None:
         """Close every session in memory (deprecated: use ``close_all_sessions()``)."""
 
 __all__ = ["ScopeRegistry", "async_scoped_session", "scoped_session"]

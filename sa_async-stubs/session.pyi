@@ -14,7 +14,11 @@ from sqlalchemy.engine import (
     RowMapping,
     ScalarResult,
 )
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult, AsyncScalarResult
+
+# SQLAlchemy's class of what async_sessionmaker.begin() returns; sa_async's subclasses it.
+from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 from sqlalchemy.orm import Mapper, Session, SessionTransaction
 from sqlalchemy.orm.identity import IdentityMap
 from sqlalchemy.orm.interfaces import ORMOption
@@ -34,8 +38,12 @@ _S_co = TypeVar("_S_co", bound=Session, default=Session, covariant=True)
 _S2 = TypeVar("_S2", bound=Session)
 # The instance whose attributes awaitable_attrs loads (covariant: the loader only reads from it).
 _Instance_co = TypeVar("_Instance_co", covariant=True)
+# Any asyncio session class: sa_async's, SQLAlchemy's, or a subclass of either (SQLModel's).
 _AS_co = TypeVar(
-    "_AS_co", bound=AsyncSession[Session], default=AsyncSession[Session], covariant=True
+    "_AS_co",
+    bound=sqlalchemy_asyncio.AsyncSession,
+    default=AsyncSession[Session],
+    covariant=True,
 )
 
 _AsyncBind: TypeAlias = AsyncEngine | AsyncConnection
@@ -52,7 +60,7 @@ _BindArguments: TypeAlias = Mapping[str, object]
 _InfoType: TypeAlias = dict[Any, Any]
 _IdentityKey: TypeAlias = tuple[type[object], tuple[object, ...], object]
 
-class _AwaitableAttrs(Generic[_Instance_co]):
+class _AwaitableAttrs(sqlalchemy_asyncio.AsyncAttrs._AsyncAttrGetitem, Generic[_Instance_co]):
     """Attribute loader of ``obj.awaitable_attrs``: each attribute read returns an awaitable.
 
     Generic in the instance's class, so that the mypy plugin can type each attribute as the
@@ -63,7 +71,7 @@ class _AwaitableAttrs(Generic[_Instance_co]):
     def __getattr__(self, name: str) -> Coroutine[Any, Any, Any]:
         """Return an awaitable that loads ``name`` on the instance (lazy load or refresh)."""
 
-class AsyncAttrs:
+class AsyncAttrs(sqlalchemy_asyncio.AsyncAttrs):
     """Mixin for mapped classes that makes lazy and expired attributes loadable with ``await``.
 
     Example::
@@ -77,7 +85,7 @@ class AsyncAttrs:
     def awaitable_attrs(self) -> _AwaitableAttrs[Self]:
         """Return the loader: ``await obj.awaitable_attrs.name`` loads and returns ``obj.name``."""
 
-class AsyncSession(Generic[_S_co]):
+class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
     """Asyncio session: proxies a sync ``Session`` and runs its IO in the greenlet bridge.
 
     Generic in the sync session class: ``AsyncSession[RoutingSession]`` has
@@ -86,9 +94,11 @@ class AsyncSession(Generic[_S_co]):
     with ``async_sessionmaker``.
     """
 
-    sync_session_class: type[_S_co]
+    # Likewise: the class that builds sync_session, a Session class.
+    sync_session_class: type[_S_co]  # pyright: ignore[reportIncompatibleVariableOverride]
     """The class that builds ``sync_session``; ``Session`` unless configured."""
-    sync_session: _S_co
+    # The sync session of this class, a Session as SQLAlchemy's attribute is, typed more narrowly.
+    sync_session: _S_co  # pyright: ignore[reportIncompatibleVariableOverride]
     """The sync ``Session`` this object proxies; attach sync ORM event listeners to it."""
 
     # Without sync_session_class: an AsyncSession of Session (a subclass constructs as itself:
@@ -142,10 +152,9 @@ class AsyncSession(Generic[_S_co]):
     def get_bind(
         self,
         mapper: _AnyEntityKey | None = None,
-        *,
         clause: ClauseElement | None = None,
         bind: _SyncBind | None = None,
-        **kw: object,
+        **kw: Any,
     ) -> Engine | Connection:
         """Return the sync Engine or Connection that a statement would use.
 
@@ -165,9 +174,11 @@ class AsyncSession(Generic[_S_co]):
     # -- statements
     # The parameters come in two overloads each, one parameter set or a list of them, so that
     # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
-    # argument would otherwise make the call ambiguous and its result Any.
+    # argument would otherwise make the call ambiguous and its result Any. (Hence the ignore:
+    # SQLAlchemy's signature takes the union of both in one overload, which no call typed with a
+    # dict or a list needs; only a params argument typed as that union itself is not accepted.)
     # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
-    @overload
+    @overload  # type: ignore[override]
     async def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
@@ -175,6 +186,8 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]:
         """Execute a statement and return its fully buffered result.
 
@@ -198,6 +211,8 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[_Ts]]: ...
     # INSERT without parameters runs as one statement: a CursorResult. (With parameters, even a
     # single dict, an INSERT of a mapped class takes the ORM bulk path: a plain Result.)
@@ -209,6 +224,8 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # UPDATE with one parameter set at most, DELETE, and raw SQL: a CursorResult. (A list of
     # parameter sets makes an UPDATE of a mapped class an ORM bulk update by primary key,
@@ -221,6 +238,8 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     @overload
     async def execute(
@@ -230,6 +249,8 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> CursorResult[Unpack[tuple[Any, ...]]]: ...
     # Any other statement: a Result of untyped rows.
     @overload
@@ -240,15 +261,20 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     @overload
-    async def execute(
+    # See the comment at the first overload: only a params argument typed as the union is not taken.
+    async def execute(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         statement: Executable,
         params: Sequence[_Params],
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        _parent_execute_state: Any | None = None,
+        _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
     # Typed statements first: the first column's type, or None when there is no row.
     @overload
@@ -259,6 +285,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> _T | None:
         """Execute a statement and return the first column of its first row, or None.
 
@@ -268,13 +295,15 @@ class AsyncSession(Generic[_S_co]):
         """
 
     @overload
-    async def scalar(
+    # pyright does not pair SQLAlchemy's TypedReturnsRows[_T] overload with ours for TypedReturnsRows[_T, *_Ts], which takes the same statements and more.
+    async def scalar(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,
         statement: Executable,
         params: _ExecuteParams | None = None,
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> Any: ...
     # Typed statements first: a ScalarResult of the first column's type.
     @overload
@@ -285,6 +314,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[_T]:
         """Execute a statement and return the first column of each row, buffered.
 
@@ -301,6 +331,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> ScalarResult[Any]: ...
     # Typed statements first: an AsyncResult of their column types.
     @overload
@@ -311,6 +342,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncResult[Unpack[_Ts]]:
         """Execute a statement on a server-side cursor and return an async result.
 
@@ -328,6 +360,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncResult[Unpack[tuple[Any, ...]]]: ...
     # Typed statements first: an AsyncScalarResult of the first column's type.
     @overload
@@ -338,6 +371,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncScalarResult[_T]:
         """Execute a statement on a server-side cursor and return its first column, async.
 
@@ -354,6 +388,7 @@ class AsyncSession(Generic[_S_co]):
         *,
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
+        **kw: Any,
     ) -> AsyncScalarResult[Any]: ...
     async def get(
         self,
@@ -435,6 +470,7 @@ class AsyncSession(Generic[_S_co]):
         self,
         bind_arguments: _BindArguments | None = None,
         execution_options: _ExecutionOptions | None = None,
+        **kw: Any,
     ) -> AsyncConnection:
         """Return the AsyncConnection of the current transaction, beginning one if needed."""
 
@@ -486,7 +522,7 @@ class AsyncSession(Generic[_S_co]):
         """Close, invalidating the connections (they are discarded, not returned to the pool)."""
 
     # -- identity map and unit of work (no IO)
-    def add(self, instance: object) -> None:
+    def add(self, instance: object, *, _warn: bool = True) -> None:
         """Place ``instance`` in the session; it is inserted at the next flush."""
 
     def add_all(self, instances: Iterable[object]) -> None:
@@ -530,7 +566,7 @@ class AsyncSession(Generic[_S_co]):
         """The identity map of the sync session."""
 
     @identity_map.setter
-    def identity_map(self, value: IdentityMap) -> None: ...
+    def identity_map(self, attr: IdentityMap) -> None: ...
     @property
     def is_active(self) -> bool:
         """False only while a failed flush waits for ``rollback()``."""
@@ -540,7 +576,7 @@ class AsyncSession(Generic[_S_co]):
         """Whether queries flush pending changes first."""
 
     @autoflush.setter
-    def autoflush(self, value: bool) -> None: ...
+    def autoflush(self, attr: bool) -> None: ...
     @property
     def no_autoflush(self) -> AbstractContextManager[_S_co, None]:
         """A context manager that turns autoflush off in its block and gives the sync session.
@@ -560,7 +596,7 @@ class AsyncSession(Generic[_S_co]):
         """Default execution options applied to every statement of the session."""
 
     @execution_options.setter
-    def execution_options(self, value: immutabledict[str, Any]) -> None: ...
+    def execution_options(self, attr: immutabledict[str, Any]) -> None: ...
     @classmethod
     def object_session(cls, instance: object) -> Session | None:
         """Return the sync Session that ``instance`` belongs to, or None."""
@@ -581,7 +617,7 @@ class AsyncSession(Generic[_S_co]):
     @deprecated(
         "AsyncSession.close_all() is deprecated; use 'await sa_async.close_all_sessions()'."
     )
-    def close_all(cls) -> Coroutine[Any, Any, None]:
+    async def close_all(cls) -> None:
         """Close every session in memory (deprecated: use ``close_all_sessions()``)."""
 
     async def __aenter__(self) -> Self:
@@ -595,14 +631,15 @@ class AsyncSession(Generic[_S_co]):
     ) -> None:
         """Close the session; the close completes even if the task is cancelled meanwhile."""
 
-class AsyncSessionTransaction:
+class AsyncSessionTransaction(sqlalchemy_asyncio.AsyncSessionTransaction):
     """A transaction (or SAVEPOINT) of an AsyncSession.
 
     ``await session.begin()`` starts it; ``async with session.begin():`` also commits it on
     success and rolls it back on error.
     """
 
-    session: AsyncSession
+    # sa_async's session, a subclass of the one SQLAlchemy's attribute holds.
+    session: AsyncSession  # pyright: ignore[reportIncompatibleVariableOverride]
     """The session this transaction belongs to."""
     nested: bool
     """True for a SAVEPOINT."""
@@ -652,13 +689,15 @@ class AsyncSessionTransaction:
     async def rollback(self) -> None:
         """Roll back this transaction (or to this SAVEPOINT)."""
 
-class _SessionBeginContext(Generic[_AS_co]):
+# SQLAlchemy's base class is invariant in its session: ours is covariant, as the maker is.
+class _SessionBeginContext(_AsyncSessionContextManager[Any], Generic[_AS_co]):
     """Returned by ``async_sessionmaker.begin()``: a session with a transaction."""
 
-    session: _AS_co
-    transaction: AsyncSessionTransaction | None
+    async_session: _AS_co
+    # sa_async's transaction, a subclass of the one SQLAlchemy's attribute holds.
+    trans: AsyncSessionTransaction  # pyright: ignore[reportIncompatibleVariableOverride]
     committed: bool
-    def __init__(self, session: _AS_co) -> None: ...
+    def __init__(self, async_session: _AS_co) -> None: ...
     async def __aenter__(self) -> _AS_co:
         """Begin a transaction on the new session and return the session."""
 
@@ -670,7 +709,7 @@ class _SessionBeginContext(Generic[_AS_co]):
     ) -> None:
         """Commit (or roll back on error), then close the session; not stopped by cancellation."""
 
-class async_sessionmaker(Generic[_AS_co]):
+class async_sessionmaker(sqlalchemy_asyncio.async_sessionmaker[Any], Generic[_AS_co]):
     """A configured factory of async sessions.
 
     ``async_sessionmaker(engine)`` makes ``AsyncSession[Session]`` objects;
@@ -682,7 +721,8 @@ class async_sessionmaker(Generic[_AS_co]):
         async with Session.begin() as session: ...  # commits on success
     """
 
-    class_: type[_AS_co]
+    # Narrower than SQLAlchemy's type[Any]: the class this maker builds (pyright wants mutable attributes invariant).
+    class_: type[_AS_co]  # pyright: ignore[reportIncompatibleVariableOverride]
     """The session class this factory builds."""
     kw: dict[str, Any]
     """The keyword arguments passed to every session (``configure()`` updates them)."""
@@ -738,7 +778,7 @@ class async_sessionmaker(Generic[_AS_co]):
     def __call__(self, **local_kw: object) -> _AS_co:
         """Create a session; ``local_kw`` overrides the configuration (``info`` is merged)."""
 
-    def begin(self) -> _SessionBeginContext[_AS_co]:
+    def begin(self) -> _AsyncSessionContextManager[_AS_co]:
         """Return ``async with maker.begin() as session:``: commit or roll back, then close.
 
         Example::

@@ -12,7 +12,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult, Result
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import session as sqlalchemy_asyncio_session
 from sqlalchemy.orm import InstanceState, Session, SessionTransaction
 from sqlalchemy.orm import loading as orm_loading
 from sqlalchemy.orm import state as orm_state
@@ -67,19 +69,44 @@ def install_async_session_provider(provider: Callable[[Session], Any | None]) ->
     setattr(orm_state, "_async_provider", chained_provider)  # noqa: B010 - private hook
 
 
-def support_orm_sessionmaker_begin(
-    session_class: type[Any], begin_context: Callable[[Any], Any]
-) -> None:
-    """Make ``sqlalchemy.orm.sessionmaker(..., class_=session_class).begin()`` work.
+# The class of what SQLAlchemy's async_sessionmaker.begin() returns: sa_async's begin context
+# subclasses it, so that the type SQLAlchemy declares for begin() holds for sa_async's too.
+SessionContextManager = sqlalchemy_asyncio_session._AsyncSessionContextManager
+# The class of SQLAlchemy's AsyncAttrs.awaitable_attrs loader, which sa_async's subclasses.
+AwaitableAttrsLoader = sqlalchemy_asyncio.AsyncAttrs._AsyncAttrGetitem
 
-    The sync sessionmaker's ``begin()`` builds a session and asks it, through a private method, for
-    the context manager to return; ``begin_context(session)`` answers for ``session_class``.
+
+def find_async_sessions_from_sqlalchemy(find: Callable[[Session], Any | None]) -> None:
+    """Make SQLAlchemy's ``async_session()`` and ``async_object_session()`` find sa_async's
+    sessions too.
+
+    They ask SQLAlchemy's ``AsyncSession._retrieve_proxy_for_target`` (a private classmethod of
+    its proxy base class, reading a private registry that sa_async's sessions are not in); ours,
+    set on SQLAlchemy's class alone, asks ``find`` first and falls back to it.
     """
+    sqlalchemy_class = sqlalchemy_asyncio.AsyncSession
+    if getattr(
+        sqlalchemy_class.__dict__.get("_retrieve_proxy_for_target"),
+        "__wrapped_by_sa_async__",
+        False,
+    ):
+        return
+    inherited: Callable[..., Any] = getattr(  # noqa: B009 - the function under the classmethod
+        sqlalchemy_class._retrieve_proxy_for_target, "__func__"
+    )
 
-    def maker_context_manager(session: Any) -> Any:
-        return begin_context(session)
+    def retrieve_proxy_for_target(
+        cls: type[Any], /, target: Any, regenerate: bool = True, **additional_kw: Any
+    ) -> Any:
+        found = find(target)
+        if found is not None and isinstance(found, cls):
+            return found
+        return inherited(cls, target, regenerate, **additional_kw)
 
-    session_class._maker_context_manager = maker_context_manager
+    retrieve_proxy_for_target.__wrapped_by_sa_async__ = True  # type: ignore[attr-defined]
+    setattr(  # noqa: B010 - a private classmethod of SQLAlchemy's class
+        sqlalchemy_class, "_retrieve_proxy_for_target", classmethod(retrieve_proxy_for_target)
+    )
 
 
 AttributeLoadCheck = Callable[[Session, InstanceState[Any], Collection[str], str | None], None]

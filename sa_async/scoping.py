@@ -38,9 +38,11 @@ from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import orm as sqlalchemy_orm
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.util import ScopedRegistry
 
 from ._completion import RunToCompletion
 from .exc import ArgumentTypeError, ScopefuncError
@@ -48,7 +50,6 @@ from .session import (
     AsyncSession,
     _compile_forward,
     _subscriptable,
-    async_sessionmaker,
     close_after_scope,
     close_all_sessions,
     mark_scope_ended,
@@ -162,9 +163,6 @@ _ASYNC_SCOPED_READ_ONLY = (
 _ASYNC_SCOPED_SETTABLE = ("bind", "identity_map", "autoflush", "execution_options")
 _ASYNC_SCOPED_CLASSMETHODS = ("object_session", "identity_key")
 
-_ASYNC_SESSION_CLASSES = (AsyncSession, sqlalchemy_asyncio.AsyncSession)
-_ASYNC_SESSIONMAKER_CLASSES = (async_sessionmaker, sqlalchemy_asyncio.async_sessionmaker)
-
 
 class _ThreadScope:
     """The scope key of one thread: held only by the thread's locals, so it dies with the thread."""
@@ -218,8 +216,12 @@ class _Entry(Generic[_T]):
         self.on_done: Callable[[Any], None] | None = None
 
 
-class ScopeRegistry(Generic[_T]):
-    """One object per scope, created by ``createfunc`` on first use in the scope."""
+class ScopeRegistry(ScopedRegistry[_T]):
+    """One object per scope, created by ``createfunc`` on first use in the scope.
+
+    A subclass of SQLAlchemy's ``ScopedRegistry`` (the type of SQLAlchemy's registries'
+    ``registry`` attribute), for identity; every member is defined here.
+    """
 
     __class_getitem__ = _subscriptable
 
@@ -276,13 +278,13 @@ class ScopeRegistry(Generic[_T]):
             return key in self._by_key
         return weak_key in self._by_weak_key
 
-    def set(self, value: _T) -> None:
+    def set(self, obj: _T) -> None:
         key = self.scopefunc()
         if _weak_key(key) is None:
-            self._by_key[key] = value
+            self._by_key[key] = obj
         else:
             self._forget(key)
-            self._store(key, value)
+            self._store(key, obj)
 
     def clear(self) -> None:
         key = self.scopefunc()
@@ -466,10 +468,14 @@ async def _close_in_background(session: Any) -> None:
 
 
 class _ScopedSessionBase:
-    """The core of both scoped registries: one session per scope, reached through the registry."""
+    """The core of both scoped registries: one session per scope, reached through the registry.
+
+    Each registry class also subclasses SQLAlchemy's, for identity only: every member is
+    defined here or installed from the tables below (``tests/test_identity.py``).
+    """
 
     session_factory: Any
-    registry: ScopeRegistry[Any]
+    registry: Any  # a ScopeRegistry; SQLAlchemy declares its own registry classes
 
     __class_getitem__ = _subscriptable
 
@@ -506,6 +512,11 @@ class _ScopedSessionBase:
         session = self.session_factory(**kw)
         self.registry.set(session)
         return session
+
+    @property
+    def _proxied(self) -> Any:
+        """The current scope's session (SQLAlchemy's name for it)."""
+        return self.registry()
 
     def configure(self, **kw: Any) -> None:
         if len(self.registry):
@@ -552,23 +563,25 @@ def _warn_async_in_scoped_session(factory: object, stacklevel: int) -> None:
     )
 
 
-class scoped_session(_ScopedSessionBase):
+class scoped_session(_ScopedSessionBase, sqlalchemy_orm.scoped_session):  # type: ignore[type-arg]
     """A registry of sync sessions, one per thread unless ``scopefunc`` says otherwise."""
+
+    _support_async = False
 
     def __init__(
         self, session_factory: Any, scopefunc: Callable[[], Hashable] | None = None
     ) -> None:
         super().__init__(session_factory, _current_thread_scope if scopefunc is None else scopefunc)
-        self._warned_async = isinstance(session_factory, _ASYNC_SESSIONMAKER_CLASSES) or (
+        self._warned_async = isinstance(session_factory, sqlalchemy_asyncio.async_sessionmaker) or (
             isinstance(session_factory, sessionmaker)
-            and issubclass(session_factory.class_, _ASYNC_SESSION_CLASSES)
+            and issubclass(session_factory.class_, sqlalchemy_asyncio.AsyncSession)
         )
         if self._warned_async:
             _warn_async_in_scoped_session(session_factory, stacklevel=2)
 
     def __call__(self, **kw: Any) -> Any:
         session = super().__call__(**kw)
-        if not self._warned_async and isinstance(session, _ASYNC_SESSION_CLASSES):
+        if not self._warned_async and isinstance(session, sqlalchemy_asyncio.AsyncSession):
             _warn_async_in_scoped_session(self.session_factory, stacklevel=2)
         return session
 
@@ -583,8 +596,10 @@ class scoped_session(_ScopedSessionBase):
         return _QueryProperty(self.registry, query_cls)
 
 
-class async_scoped_session(_ScopedSessionBase):
+class async_scoped_session(_ScopedSessionBase, sqlalchemy_asyncio.async_scoped_session):  # type: ignore[type-arg]
     """A registry of async sessions, one per scope as returned by ``scopefunc``."""
+
+    _support_async = True
 
     def __init__(self, session_factory: Any, scopefunc: Callable[[], Hashable]) -> None:
         super().__init__(session_factory, scopefunc)

@@ -17,7 +17,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from types import FrameType, GenericAlias, TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 from greenlet import getcurrent  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
@@ -75,8 +75,6 @@ _SYNC_METHODS = (
     "in_transaction",
     "in_nested_transaction",
 )
-# Forwarded exactly as called: routing sessions override get_bind with parameters of their own.
-_SYNC_METHODS_AS_CALLED = ("get_bind",)
 # Forwarded too, but refused while another task's operation runs: they change the session's state.
 _GUARDED_SYNC_METHODS = ("add", "add_all", "expire", "expire_all", "expunge", "expunge_all")
 # Run in the greenlet bridge and awaited.
@@ -227,10 +225,13 @@ def _with_options(
     return merged
 
 
-class _AwaitableAttrs:
-    """``obj.awaitable_attrs``: each attribute read returns an awaitable that loads it."""
+class _AwaitableAttrs(_compat.AwaitableAttrsLoader):
+    """``obj.awaitable_attrs``: each attribute read returns an awaitable that loads it.
 
-    __slots__ = ("_instance",)
+    A subclass of SQLAlchemy's loader class, on its slot (``_instance``), for identity.
+    """
+
+    __slots__ = ()
     __class_getitem__ = _subscriptable
 
     def __init__(self, instance: object) -> None:
@@ -244,25 +245,37 @@ class _AwaitableAttrs:
         return session._run_guarded(f"awaitable_attrs.{name}", getattr, self._instance, name)
 
 
-class AsyncAttrs:
-    """Mixin for mapped classes: ``await obj.awaitable_attrs.name`` loads ``obj.name``."""
+class AsyncAttrs(sqlalchemy_asyncio.AsyncAttrs):
+    """Mixin for mapped classes: ``await obj.awaitable_attrs.name`` loads ``obj.name``.
+
+    A subclass of SQLAlchemy's ``AsyncAttrs`` for identity; the loader is sa_async's.
+    """
+
+    # SQLAlchemy's name for the loader class (its own loader does not go through the guard).
+    _AsyncAttrGetitem = _AwaitableAttrs  # type: ignore[assignment]
 
     @property
     def awaitable_attrs(self) -> _AwaitableAttrs:
         return _AwaitableAttrs(self)
 
 
-class AsyncSession:
-    """Asyncio proxy of a sync ``Session``; see the stubs for each member's documentation."""
+class AsyncSession(sqlalchemy_asyncio.AsyncSession):
+    """Asyncio proxy of a sync ``Session``; see the stubs for each member's documentation.
 
-    sync_session_class: type[Session] | Callable[..., Session] = Session
+    A subclass of SQLAlchemy's ``AsyncSession`` for identity only (``isinstance`` checks and
+    annotations of other libraries accept it): every member is defined here, none of SQLAlchemy's
+    implementation runs (``tests/test_identity.py`` lists the few inherited names and why).
+    """
+
+    # A Session subclass or any callable building one, as SQLAlchemy's documentation allows.
+    sync_session_class: type[Session] | Callable[..., Session] = Session  # type: ignore[assignment]
     sync_session: Session
 
     # SQLAlchemy's event registry and scoped_session look for these two names on async sessions.
     _is_asyncio = True
 
     @classmethod
-    def _no_async_engine_events(cls) -> None:
+    def _no_async_engine_events(cls) -> NoReturn:
         # The first sentence is SQLAlchemy's wording, kept for code that matches on it.
         raise NotImplementedError(
             "asynchronous events are not implemented at this time.  Apply synchronous "
@@ -314,11 +327,52 @@ class AsyncSession:
                 f"sync_session_class returned {type(sync_session).__name__}, not a "
                 "sqlalchemy.orm.Session; it must build a Session (or subclass) instance."
             )
-        self.sync_session = sync_session
-        setattr(sync_session, _PROXY_ATTRIBUTE, weakref.ref(self))
+        self.sync_session = self._assign_proxied(sync_session)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {type(self.sync_session).__name__} at {id(self):#x}>"
+
+    # -- the sync session -> AsyncSession lookup, under SQLAlchemy's names (async_session(),
+    # InstanceState.async_session and SQLAlchemy's own helpers go through them). Each sync
+    # session holds a weak reference to its AsyncSession in an attribute: a tenth of the cost of
+    # SQLAlchemy's registry of weak references, and gone with the sync session.
+
+    @property
+    def _proxied(self) -> Session:
+        return self.sync_session
+
+    @_proxied.setter
+    def _proxied(self, sync_session: Session) -> None:
+        self.sync_session = self._assign_proxied(sync_session)
+
+    def _assign_proxied(self, target: Any) -> Any:
+        if target is not None:
+            setattr(target, _PROXY_ATTRIBUTE, weakref.ref(self))
+        return target
+
+    @classmethod
+    def _target_gced(cls, ref: Any, proxy_ref: Any = None) -> None:
+        """Nothing to forget: the weak reference lives on the sync session."""
+
+    @classmethod
+    def _retrieve_proxy_for_target(
+        cls, target: Session, regenerate: bool = True, **additional_kw: Any
+    ) -> Any:
+        proxy = async_session(target)
+        if proxy is None and regenerate:
+            return cls._regenerate_proxy_for_target(target, **additional_kw)
+        return proxy
+
+    @classmethod
+    def _regenerate_proxy_for_target(cls, target: Session, **additional_kw: Any) -> Any:
+        raise NotImplementedError(
+            f"{cls.__name__} cannot be rebuilt around an existing sync Session: create the "
+            f"{cls.__name__} first, and use its sync_session."
+        )
+
+    def _maker_context_manager(self) -> _SessionBeginContext:
+        """What ``sessionmaker.begin()`` and ``async_sessionmaker.begin()`` return."""
+        return _SessionBeginContext(self)
 
     # -- the concurrent-use guard: one operation at a time, checked before any IO
 
@@ -384,8 +438,11 @@ class AsyncSession:
         )
 
     # -- binds: the sync session holds sync binds; we translate them back to their async objects
+    # (the members keep SQLAlchemy's names, which its own tests and some libraries use)
 
-    def _translation_table(self) -> dict[object, object]:
+    @property
+    def _translate_binds(self) -> dict[object, object]:  # type: ignore[override]
+        """The sync <-> async translation of this session's binds, built once per bind change."""
         table = self._translation
         if table is None:
             table = {}
@@ -397,46 +454,64 @@ class AsyncSession:
             self._translation = table
         return table
 
-    def _to_async_bind(self, sync_bind: SyncBind | None) -> AsyncBind | None:
-        if sync_bind is None:
+    def _invalidate_translate_binds(self) -> None:
+        self._translation = None
+
+    def _register_async_bind(self, key: Any, bind: AsyncBind) -> None:
+        self._async_binds[key] = bind
+        self._translation = None
+
+    def _translate_for_bind(self, bind: Any) -> Any:
+        """Return the async object of one of this session's sync binds (or the reverse)."""
+        if bind is None:
             return None
         try:
-            found: AsyncBind = self._translation_table()[sync_bind]  # type: ignore[assignment]
+            return self._translate_binds[bind]
         except KeyError:
             raise async_exc.AsyncBindNotFound(
-                f"Can't translate bind {sync_bind!r} to its async counterpart: it is not among "
+                f"Can't translate bind {bind!r} to its async counterpart: it is not among "
                 f"the binds of this {type(self).__name__}. Set binds on the "
                 f"{type(self).__name__} (bind=, binds=, bind_mapper(), bind_table()) rather "
                 "than on its sync_session."
             ) from None
-        return found
 
     @property
     def bind(self) -> AsyncBind | None:
-        return self._to_async_bind(self.sync_session.bind)
+        found: AsyncBind | None = self._translate_for_bind(self.sync_session.bind)
+        return found
 
     @bind.setter
     def bind(self, bind: AsyncBind | None) -> None:
         self.sync_session.bind = None if bind is None else _sync_bind_of(bind)
         self._async_bind = bind
-        self._translation = None
+        self._invalidate_translate_binds()
 
     @property
-    def binds(self) -> Mapping[Any, AsyncBind | None]:
+    def binds(self) -> Mapping[Any, AsyncBind]:
         # SQLAlchemy's read-only mapping type, as Session.binds returns.
         return immutabledict(
-            {key: self._to_async_bind(value) for key, value in self.sync_session.binds.items()}
+            {key: self._translate_for_bind(value) for key, value in self.sync_session.binds.items()}
         )
 
     def bind_mapper(self, mapper: Any, bind: AsyncBind) -> None:
         self.sync_session.bind_mapper(mapper, _sync_bind_of(bind))
-        self._async_binds[mapper] = bind
-        self._translation = None
+        self._register_async_bind(mapper, bind)
 
     def bind_table(self, table: Any, bind: AsyncBind) -> None:
         self.sync_session.bind_table(table, _sync_bind_of(bind))
-        self._async_binds[table] = bind
-        self._translation = None
+        self._register_async_bind(table, bind)
+
+    def get_bind(
+        self,
+        mapper: Any | None = None,
+        clause: Any | None = None,
+        bind: SyncBind | None = None,
+        **kw: Any,
+    ) -> SyncBind:
+        # By keyword, as SQLAlchemy's AsyncSession calls it: routing sessions override get_bind
+        # with parameters of their own.
+        found: SyncBind = self.sync_session.get_bind(mapper=mapper, clause=clause, bind=bind, **kw)
+        return found
 
     def get_async_bind(
         self,
@@ -449,7 +524,7 @@ class AsyncSession:
         resolved = self.sync_session.get_bind(mapper=mapper, clause=clause, bind=sync_bind, **kw)
         if bind is not None and resolved is sync_bind:
             return bind
-        found = self._to_async_bind(resolved)
+        found: AsyncBind | None = self._translate_for_bind(resolved)
         assert found is not None
         return found
 
@@ -618,13 +693,19 @@ class AsyncSession:
         sync_transaction = self.sync_session.get_transaction()
         if sync_transaction is None:
             return None
-        return AsyncSessionTransaction._proxy_for(sync_transaction, self)
+        found: AsyncSessionTransaction = AsyncSessionTransaction._retrieve_proxy_for_target(
+            sync_transaction, async_session=self
+        )
+        return found
 
     def get_nested_transaction(self) -> AsyncSessionTransaction | None:
         sync_transaction = self.sync_session.get_nested_transaction()
         if sync_transaction is None:
             return None
-        return AsyncSessionTransaction._proxy_for(sync_transaction, self)
+        found: AsyncSessionTransaction = AsyncSessionTransaction._retrieve_proxy_for_target(
+            sync_transaction, async_session=self
+        )
+        return found
 
     async def commit(self) -> None:
         sync_session = self.sync_session
@@ -790,13 +871,6 @@ def _forward_sync(name: str) -> Callable[..., Any]:
     return _compile_forward(name, signature, f"self.sync_session.{name}")
 
 
-def _forward_sync_as_called(name: str) -> Callable[..., Any]:
-    def forward(self: AsyncSession, *args: Any, **kw: Any) -> Any:
-        return getattr(self.sync_session, name)(*args, **kw)
-
-    return forward
-
-
 def _forward_guarded_sync(name: str) -> Callable[..., Any]:
     signature = inspect.signature(getattr(Session, name))
     prologue = (
@@ -860,9 +934,6 @@ def _install_proxies(cls: type[AsyncSession]) -> None:
     for name in _SYNC_METHODS:
         doc = f"Call ``Session.{name}`` on the proxied sync session."
         setattr(cls, name, finish(_forward_sync(name), name, doc))
-    for name in _SYNC_METHODS_AS_CALLED:
-        doc = f"Call ``Session.{name}`` on the proxied sync session."
-        setattr(cls, name, finish(_forward_sync_as_called(name), name, doc))
     for name in _GUARDED_SYNC_METHODS:
         doc = f"Call ``Session.{name}`` on the proxied sync session."
         setattr(cls, name, finish(_forward_guarded_sync(name), name, doc))
@@ -905,29 +976,63 @@ def _is_current(sync_transaction: SessionTransaction, sync_session: Session) -> 
     return False
 
 
-class AsyncSessionTransaction:
-    """A transaction or SAVEPOINT of an AsyncSession: awaitable and an async context manager."""
+class AsyncSessionTransaction(sqlalchemy_asyncio.AsyncSessionTransaction):
+    """A transaction or SAVEPOINT of an AsyncSession: awaitable and an async context manager.
 
-    __slots__ = ("__weakref__", "nested", "session", "sync_transaction")
+    A subclass of SQLAlchemy's ``AsyncSessionTransaction`` for identity only, using its slots
+    (``session``, ``nested``, ``sync_transaction``); every member is defined here.
+    """
+
+    __slots__ = ()
+
+    # The types of SQLAlchemy's slots, as this class fills them.
+    session: AsyncSession
+    sync_transaction: SessionTransaction | None
 
     def __init__(self, session: AsyncSession, nested: bool = False) -> None:
         self.session = session
         self.nested = nested
-        self.sync_transaction: SessionTransaction | None = None
+        self.sync_transaction = None
+
+    # -- the sync transaction -> AsyncSessionTransaction lookup, under SQLAlchemy's names
 
     @classmethod
-    def _proxy_for(
-        cls, sync_transaction: SessionTransaction, session: AsyncSession
-    ) -> AsyncSessionTransaction:
-        existing = _transaction_proxies.get(sync_transaction)
-        if existing is not None:
+    def _retrieve_proxy_for_target(
+        cls,
+        target: SessionTransaction,
+        regenerate: bool = True,
+        *,
+        async_session: AsyncSession | None = None,
+        **additional_kw: Any,
+    ) -> Any:
+        existing = _transaction_proxies.get(target)
+        if existing is not None or not regenerate:
             return existing
+        return cls._regenerate_proxy_for_target(target, async_session=async_session)
+
+    @classmethod
+    def _regenerate_proxy_for_target(  # type: ignore[override]
+        cls,
+        target: SessionTransaction,
+        async_session: AsyncSession | None = None,
+        **additional_kw: Any,
+    ) -> AsyncSessionTransaction:
+        if async_session is None:
+            async_session = AsyncSession._retrieve_proxy_for_target(target.session)
         proxy = cls.__new__(cls)
-        proxy.session = session
-        proxy.nested = sync_transaction.nested
-        proxy.sync_transaction = sync_transaction
-        _transaction_proxies[sync_transaction] = proxy
+        proxy.session = async_session
+        proxy.nested = target.nested
+        proxy.sync_transaction = proxy._assign_proxied(target)
         return proxy
+
+    def _assign_proxied(self, target: Any) -> Any:
+        if target is not None:
+            _transaction_proxies[target] = self
+        return target
+
+    @classmethod
+    def _target_gced(cls, ref: Any, proxy_ref: Any = None) -> None:
+        """Nothing to forget: the registry holds both sides weakly."""
 
     def __repr__(self) -> str:
         kind = "SAVEPOINT" if self.nested else "transaction"
@@ -938,15 +1043,21 @@ class AsyncSessionTransaction:
         )
         return f"<{type(self).__name__} ({kind}, {state}) at {id(self):#x}>"
 
-    def _started(self) -> SessionTransaction:
-        if self.sync_transaction is None:
-            raise async_exc.AsyncContextNotStarted(
-                f"{type(self).__name__} has not been started; 'await session.begin()' or use "
-                "'async with session.begin():' before using it."
-            )
-        return self.sync_transaction
+    def _sync_transaction(self) -> SessionTransaction:
+        """Return the sync transaction, or raise if this one has not been started."""
+        sync_transaction = self.sync_transaction
+        if sync_transaction is None:
+            self._raise_for_not_started()
+        return sync_transaction
 
-    async def _start(self, as_context_manager: bool = False) -> Self:
+    def _raise_for_not_started(self) -> NoReturn:
+        raise async_exc.AsyncContextNotStarted(
+            f"{type(self).__name__} has not been started; 'await session.begin()' or use "
+            "'async with session.begin():' before using it."
+        )
+
+    async def start(self, is_ctxmanager: bool = False) -> Self:
+        """Begin the transaction (``await transaction``, ``async with transaction``)."""
         if self.sync_transaction is not None:
             name = type(self).__name__
             if not _is_current(self.sync_transaction, self.session.sync_session):
@@ -964,17 +1075,16 @@ class AsyncSessionTransaction:
         begin = sync_session.begin_nested if self.nested else sync_session.begin
         operation = "begin_nested()" if self.nested else "begin()"
         sync_transaction = await self.session._run_guarded(operation, begin)
-        self.sync_transaction = sync_transaction
-        _transaction_proxies[sync_transaction] = self
-        if as_context_manager:
+        self.sync_transaction = self._assign_proxied(sync_transaction)
+        if is_ctxmanager:
             sync_transaction.__enter__()
         return self
 
     def __await__(self) -> Any:
-        return self._start().__await__()
+        return self.start().__await__()
 
     async def __aenter__(self) -> Self:
-        return await self._start(as_context_manager=True)
+        return await self.start(is_ctxmanager=True)
 
     async def __aexit__(
         self,
@@ -986,7 +1096,7 @@ class AsyncSessionTransaction:
             # Commits: the flush stops at a cancellation, the COMMIT runs to its end, as in
             # commit().
             try:
-                await self.session._flush_before_commit(_BLOCK_END, self._started())
+                await self.session._flush_before_commit(_BLOCK_END, self._sync_transaction())
             except BaseException as error:
                 await self._end(type(error), error, error.__traceback__)
                 raise
@@ -1005,7 +1115,7 @@ class AsyncSessionTransaction:
         """The end of an ``async with`` block: commit, or roll back after an exception."""
         return self.session._run_guarded(
             _BLOCK_END,
-            self._started().__exit__,
+            self._sync_transaction().__exit__,
             exc_type,
             exc_value,
             traceback,
@@ -1013,12 +1123,13 @@ class AsyncSessionTransaction:
 
     @property
     def is_active(self) -> bool:
-        return self._started().is_active
+        return self._sync_transaction().is_active
 
     @property
     def connections(self) -> frozenset[AsyncConnection]:
         return frozenset(
-            _compat.async_connection_for(connection) for connection in self._started().connections
+            _compat.async_connection_for(connection)
+            for connection in self._sync_transaction().connections
         )
 
     def bound_connection(
@@ -1026,11 +1137,13 @@ class AsyncSessionTransaction:
     ) -> AsyncConnection:
         if bind is not None:
             kw["bind"] = _sync_bind_of(bind)
-        return _compat.async_connection_for(self._started().bound_connection(bindkey, **kw))
+        return _compat.async_connection_for(
+            self._sync_transaction().bound_connection(bindkey, **kw)
+        )
 
     async def commit(self) -> None:
         # As AsyncSession.commit: the flush stops at a cancellation, the COMMIT runs to its end.
-        sync_transaction = self._started()
+        sync_transaction = self._sync_transaction()
         await self.session._flush_before_commit("commit()", sync_transaction)
         await RunToCompletion(
             self.session._run_guarded("commit()", sync_transaction.commit),
@@ -1038,30 +1151,36 @@ class AsyncSessionTransaction:
         )
 
     async def rollback(self) -> None:
-        await self.session._run_guarded("rollback()", self._started().rollback)
+        await self.session._run_guarded("rollback()", self._sync_transaction().rollback)
 
 
-class _SessionBeginContext:
-    """``async with maker.begin() as session``: commit on success, roll back on error, close."""
+class _SessionBeginContext(_compat.SessionContextManager):  # type: ignore[type-arg]
+    """``async with maker.begin() as session``: commit on success, roll back on error, close.
 
-    __slots__ = ("committed", "session", "transaction")
+    A subclass of SQLAlchemy's context manager for ``async_sessionmaker.begin()``, on its slots
+    (``async_session``, ``trans``), for identity; every member is defined here.
+    """
+
+    __slots__ = ("committed",)
 
     __class_getitem__ = _subscriptable
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.transaction: AsyncSessionTransaction | None = None
+    async_session: AsyncSession
+    trans: AsyncSessionTransaction
+
+    def __init__(self, async_session: AsyncSession) -> None:
+        self.async_session = async_session
         self.committed = False
 
     async def __aenter__(self) -> AsyncSession:
-        transaction = self.session.begin()
+        transaction = self.async_session.begin()
         try:
             await transaction.__aenter__()
         except BaseException:
-            await self.session.close()
+            await self.async_session.close()
             raise
-        self.transaction = transaction
-        return self.session
+        self.trans = transaction
+        return self.async_session
 
     async def __aexit__(
         self,
@@ -1069,13 +1188,13 @@ class _SessionBeginContext:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        transaction = self.transaction
-        assert transaction is not None
         if exc_type is None:
             # The flush stops at a cancellation, as in commit(); the block then ends as if
             # the flush's error had been raised in it.
             try:
-                await self.session._flush_before_commit(_BLOCK_END, transaction._started())
+                await self.async_session._flush_before_commit(
+                    _BLOCK_END, self.trans._sync_transaction()
+                )
             except BaseException as error:
                 await RunToCompletion(self._finish(type(error), error, error.__traceback__))
                 raise
@@ -1091,19 +1210,22 @@ class _SessionBeginContext:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        transaction = self.transaction
-        assert transaction is not None
         try:
-            await transaction._end(exc_type, exc_value, traceback)
+            await self.trans._end(exc_type, exc_value, traceback)
             self.committed = exc_type is None
         finally:
             # Through the session's own exit, as SQLAlchemy does: a subclass overriding
             # close() (or __aexit__) is called.
-            await self.session.__aexit__(exc_type, exc_value, traceback)
+            await self.async_session.__aexit__(exc_type, exc_value, traceback)
 
 
-class async_sessionmaker:
-    """A configured factory of AsyncSession objects."""
+class async_sessionmaker(sqlalchemy_asyncio.async_sessionmaker):  # type: ignore[type-arg]
+    """A configured factory of AsyncSession objects.
+
+    A subclass of SQLAlchemy's ``async_sessionmaker`` for identity only; every member is
+    defined here. ``class_`` may be any subclass of SQLAlchemy's ``AsyncSession`` (sa_async's
+    by default), as with SQLAlchemy's maker.
+    """
 
     __class_getitem__ = _subscriptable
 
@@ -1111,16 +1233,17 @@ class async_sessionmaker:
         self,
         bind: AsyncBind | None = None,
         *,
-        class_: type[AsyncSession] = AsyncSession,
+        class_: type[sqlalchemy_asyncio.AsyncSession] = AsyncSession,
         autoflush: bool = True,
         expire_on_commit: bool = True,
         info: dict[Any, Any] | None = None,
         **kw: Any,
     ) -> None:
-        if not (isinstance(class_, type) and issubclass(class_, AsyncSession)):
+        if not (isinstance(class_, type) and issubclass(class_, sqlalchemy_asyncio.AsyncSession)):
             raise SessionClassError(
-                f"class_ must be sa_async.AsyncSession or a subclass of it, got {class_!r}; "
-                "to use a custom sync Session, pass sync_session_class= instead."
+                f"class_ must be an AsyncSession class (sa_async's, SQLAlchemy's or a subclass "
+                f"of either), got {class_!r}; to use a custom sync Session, pass "
+                "sync_session_class= instead."
             )
         if bind is not None:
             _sync_bind_of(bind)
@@ -1140,15 +1263,16 @@ class async_sessionmaker:
         self.kw = kw
         self.class_ = class_
 
-    def __call__(self, **local_kw: Any) -> AsyncSession:
+    def __call__(self, **local_kw: Any) -> Any:
         kw = self.kw
         if "info" in local_kw and "info" in kw:
             _check_mapping("info", local_kw["info"], "the session's info dictionary")
             local_kw["info"] = {**kw["info"], **local_kw["info"]}
         return self.class_(**{**kw, **local_kw})
 
-    def begin(self) -> _SessionBeginContext:
-        return _SessionBeginContext(self())
+    def begin(self) -> Any:
+        # The session's own begin context: sa_async's, or that of SQLAlchemy's class_.
+        return self()._maker_context_manager()
 
     def configure(self, **new_kw: Any) -> None:
         self.kw.update(new_kw)
@@ -1263,7 +1387,7 @@ async def close_all_sessions() -> None:
 
 _compat.install_async_session_provider(async_session)
 _compat.install_attribute_load_check(_refuse_implicit_io)
-_compat.support_orm_sessionmaker_begin(AsyncSession, _SessionBeginContext)
+_compat.find_async_sessions_from_sqlalchemy(async_session)
 
 __all__ = [
     "AsyncAttrs",

@@ -52,10 +52,6 @@ SESSION_LAYER_NAMES = frozenset(
 # Tests that cannot pass for any independent implementation of the public API, as
 # "Class::test_name[params]" patterns ("*" matches anything), each with the reason.
 WHITE_BOX: Mapping[str, str] = {
-    "AsyncBindAttributeTest::test_translate_binds_invalidated[*]": (
-        "reads the private memo AsyncSession._translate_binds; the public side (a new bind "
-        "translates at once) is covered by test_bind_settable / test_bind_mapper_table"
-    ),
     "AsyncProxyTest::test_gc": (
         "counts SQLAlchemy's private ReversibleProxy._proxy_objects registry, which sa_async "
         "never fills; the public side is test_async_object_session_del"

@@ -9,13 +9,13 @@ from typing import Any, cast
 import pytest
 import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
 from sqlalchemy import Connection, CursorResult, Result, event, func, insert, inspect, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import loading as orm_loading
 from sqlalchemy.orm import strategies as orm_strategies
 
 from sa_async import AsyncConnection, AsyncEngine, AsyncSession, _compat
 from sa_async._bridge import run_in_bridge
-from tests.conftest import ReadBack, checked_out, untyped
+from tests.conftest import untyped
 from tests.models import Address, User
 
 
@@ -93,21 +93,26 @@ async def test_install_async_session_provider_chains_ours_before_sqlalchemys_onc
     await theirs.close()
 
 
-async def test_support_orm_sessionmaker_begin_makes_sync_sessionmaker_begin_async(
-    engine: AsyncEngine, read_back: ReadBack
+async def test_find_async_sessions_from_sqlalchemy_chains_in_front_of_its_registry(
+    engine: AsyncEngine,
 ) -> None:
-    # SQLAlchemy's stubs type sessionmaker for sync sessions only; at run time it takes ours.
-    maker: Any = sessionmaker(untyped(engine), class_=untyped(AsyncSession))
-    async with maker.begin() as session:
-        assert isinstance(session, AsyncSession)
-        session.add(User(name="committed"))
-    with pytest.raises(LookupError):
-        async with maker.begin() as session:
-            session.add(User(name="rolled back"))
-            await session.flush()
-            raise LookupError
-    assert [row.name for row in await read_back("SELECT name FROM users")] == ["committed"]
-    assert checked_out(engine) == 0
+    ours = AsyncSession(engine)
+    theirs = sqlalchemy_asyncio.AsyncSession(engine)
+    lookup = sqlalchemy_asyncio.AsyncSession._retrieve_proxy_for_target
+    # Installed when sa_async.session was imported: ours are found, SQLAlchemy's still are.
+    assert lookup(ours.sync_session, regenerate=False) is ours
+    assert lookup(theirs.sync_session, regenerate=False) is theirs
+    assert lookup(Session(), regenerate=False) is None
+    # Installing again is a no-op: the lookup is not wrapped a second time.
+    _compat.find_async_sessions_from_sqlalchemy(lambda sync_session: "a second finder")
+    assert (
+        sqlalchemy_asyncio.AsyncSession._retrieve_proxy_for_target(
+            theirs.sync_session, regenerate=False
+        )
+        is theirs
+    )
+    await ours.close()
+    await theirs.close()
 
 
 class RefusedLoad(Exception):
@@ -220,3 +225,13 @@ async def test_closes_without_io_only_for_an_empty_session_without_transaction(
         # A persistent object in the identity map to detach.
         assert not _compat.closes_without_io(sync_session)
         assert user in session
+
+
+def test_the_sqlalchemy_classes_sa_asyncs_private_ones_subclass_are_sqlalchemys() -> None:
+    # What async_sessionmaker.begin() returns, and the awaitable_attrs loader.
+    assert _compat.SessionContextManager.__module__ == "sqlalchemy.ext.asyncio.session"
+    assert _compat.SessionContextManager.__name__ == "_AsyncSessionContextManager"
+    assert _compat.AwaitableAttrsLoader is sqlalchemy_asyncio.AsyncAttrs._AsyncAttrGetitem
+    engine_less = sqlalchemy_asyncio.async_sessionmaker(class_=AsyncSession)
+    assert isinstance(engine_less.begin(), _compat.SessionContextManager)
+    assert isinstance(User().awaitable_attrs, _compat.AwaitableAttrsLoader)

@@ -25,14 +25,15 @@ def generic_classes_of_the_stubs() -> list[tuple[str, str, int]]:
             if not isinstance(node, ast.ClassDef):
                 continue
             for base in node.bases:
-                if (
-                    isinstance(base, ast.Subscript)
-                    and isinstance(base.value, ast.Name)
-                    and base.value.id in ("Generic", "Protocol")
-                ):
-                    parameters = base.slice
-                    count = len(parameters.elts) if isinstance(parameters, ast.Tuple) else 1
-                    found.append((module, node.name, count))
+                # Generic[...], Protocol[...], or a generic base given type variables
+                # (ScopeRegistry(ScopedRegistry[_T])); a base given Any makes nothing generic.
+                if not isinstance(base, ast.Subscript):
+                    continue
+                parameters = base.slice
+                items = parameters.elts if isinstance(parameters, ast.Tuple) else [parameters]
+                if all(isinstance(item, ast.Name) and item.id.startswith("_") for item in items):
+                    found.append((module, node.name, len(items)))
+                    break
     return found
 
 
