@@ -5,7 +5,6 @@ from __future__ import annotations
 
 ASYNC_SESSION = "sa_async.session.AsyncSession"
 ASYNC_SESSIONMAKER = "sa_async.session.async_sessionmaker"
-ASYNC_ATTRS = "sa_async.session.AsyncAttrs"
 AWAITABLE_ATTRS = "sa_async.session._AwaitableAttrs"
 SCOPED_SESSION = "sa_async.scoping.scoped_session"
 ASYNC_SCOPED_SESSION = "sa_async.scoping.async_scoped_session"
@@ -22,3 +21,5 @@ HYBRID_PROPERTY = "sqlalchemy.ext.hybrid.hybrid_property"
 # SQLAlchemy's own asyncio classes, which code half-way through the migration may still mix in.
 SQLALCHEMY_ASYNC_SESSION = "sqlalchemy.ext.asyncio.session.AsyncSession"
 SQLALCHEMY_ASYNC_SESSIONMAKER = "sqlalchemy.ext.asyncio.session.async_sessionmaker"
+# The loader property of SQLAlchemy's AsyncAttrs mixin.
+SQLALCHEMY_AWAITABLE_ATTRS_PROPERTY = "sqlalchemy.ext.asyncio.session.AsyncAttrs.awaitable_attrs"

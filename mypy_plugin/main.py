@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from mypy.nodes import TypeInfo
 from mypy.options import Options
 from mypy.plugin import (
     AttributeContext,
@@ -24,6 +25,8 @@ from mypy.types import FunctionLike, Type
 
 from mypy_plugin import fullnames
 from mypy_plugin.transformers import awaitable_attrs, misuse, sessionmakers
+
+_Hook = TypeVar("_Hook")
 
 # fullname -> hook, one table per kind of hook; the transformer modules provide the functions.
 FUNCTION_HOOKS: dict[str, Callable[[FunctionContext], Type]] = {
@@ -40,7 +43,9 @@ FUNCTION_SIGNATURE_HOOKS: dict[str, Callable[[FunctionSigContext], FunctionLike]
     fullnames.ASYNC_SESSION: sessionmakers.keyword_dicts_as_keywords,
     fullnames.SESSIONMAKER: sessionmakers.keyword_dicts_as_keywords,
 }
-ATTRIBUTE_HOOKS: dict[str, Callable[[AttributeContext], Type]] = {}
+ATTRIBUTE_HOOKS: dict[str, Callable[[AttributeContext], Type]] = {
+    fullnames.SQLALCHEMY_AWAITABLE_ATTRS_PROPERTY: awaitable_attrs.sqlalchemy_loader_as_ours,
+}
 # Class fullname -> hook for every name its __getattr__ serves (mypy asks "<class>.<any name>").
 GETATTR_HOOKS: dict[str, Callable[[AttributeContext], Type]] = {
     fullnames.AWAITABLE_ATTRS: awaitable_attrs.awaitable_attribute,
@@ -65,12 +70,12 @@ class SaAsyncPlugin(Plugin):
         }
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
-        return FUNCTION_HOOKS.get(fullname)
+        return self._hook_of_class(FUNCTION_HOOKS, fullname)
 
     def get_function_signature_hook(
         self, fullname: str
     ) -> Callable[[FunctionSigContext], FunctionLike] | None:
-        return FUNCTION_SIGNATURE_HOOKS.get(fullname)
+        return self._hook_of_class(FUNCTION_SIGNATURE_HOOKS, fullname)
 
     def get_attribute_hook(self, fullname: str) -> Callable[[AttributeContext], Type] | None:
         hook = ATTRIBUTE_HOOKS.get(fullname)
@@ -80,7 +85,19 @@ class SaAsyncPlugin(Plugin):
         return hook
 
     def get_base_class_hook(self, fullname: str) -> Callable[[ClassDefContext], None] | None:
-        return BASE_CLASS_HOOKS.get(fullname)
+        return self._hook_of_class(BASE_CLASS_HOOKS, fullname)
+
+    def _hook_of_class(self, table: dict[str, _Hook], fullname: str) -> _Hook | None:
+        """The hook of ``fullname`` in ``table``, or of the first class in it that ``fullname``
+        subclasses: a user's subclass of a hooked class gets the same treatment."""
+        hook = table.get(fullname)
+        if hook is not None or "." not in fullname:
+            return hook
+        symbol = self.lookup_fully_qualified(fullname)
+        info = None if symbol is None else symbol.node
+        if not isinstance(info, TypeInfo):
+            return None
+        return next((hook for base, hook in table.items() if info.has_base(base)), None)
 
     def report_config_data(self, ctx: ReportConfigContext) -> dict[str, Any]:
         # Asked twice for every module: computed once, in __init__.

@@ -155,7 +155,9 @@ async def properties_and_transactions_are_typed(session: AsyncSession[RoutingSes
     assert_type(session.get_bind(), Engine | Connection)
     assert_type(session.is_active, bool)
     assert_type(session.begin(), AsyncSessionTransaction)
-    assert_type(await session.begin_nested(), AsyncSessionTransaction)
+    # pyright types an await by the Awaitable base SQLAlchemy's transaction class declares, and
+    # sees SQLAlchemy's AsyncSessionTransaction (the same members); mypy sees sa_async's.
+    assert_type(await session.begin_nested(), AsyncSessionTransaction)  # pyright: ignore[reportAssertTypeFailure]
     assert_type(session.get_transaction(), AsyncSessionTransaction | None)
     assert_type(await session.connection(), AsyncConnection)
     assert_type(AsyncSession.object_session(User()), Session | None)

@@ -29,6 +29,7 @@ from typing import Any
 
 import jedi  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy.ext.asyncio import session as sqlalchemy_asyncio_session
 
 ROOT = Path(__file__).resolve().parent.parent
 STUB_SESSION = ROOT / "sa_async-stubs" / "session.pyi"
@@ -128,6 +129,9 @@ def words(text: str) -> str:
 
 
 MEMBERS = async_session_members()
+# Attributes that jedi finds in SQLAlchemy's AsyncSession, the runtime base class of sa_async's.
+JEDI_FOLLOWS_SQLALCHEMY = frozenset({"sync_session", "sync_session_class"})
+SQLALCHEMY_SESSION = Path(sqlalchemy_asyncio_session.__file__)
 # The members the issue names, and more of each kind (async, sync, property, attribute).
 NAMED_MEMBERS = [
     "execute",
@@ -428,35 +432,56 @@ def test_jedi_finds_the_stub_package(script: jedi.Script) -> None:
     assert runtime.module_path == ROOT / "sa_async" / "session.py"
 
 
-def test_jedi_completes_session_members_with_stub_docstrings(script: jedi.Script) -> None:
+def test_jedi_completes_session_members_with_their_documentation(script: jedi.Script) -> None:
     completions = {
         completion.name: completion
         for completion in script.complete(COMPLETION_LINE + 1, COMPLETION_CHARACTER)
     }
     assert set(MEMBERS) <= set(completions), sorted(set(MEMBERS) - set(completions))
     runtime = runtime_async_session_names()
-    documented = []
+    sqlalchemys = sqlalchemy_async_session_names()
     for member in MEMBERS.values():
         completion = completions[member.name]
+        if member.name in JEDI_FOLLOWS_SQLALCHEMY:
+            # SQLAlchemy's class declares these attributes too, and jedi, which reads the
+            # runtime classes, goes to that declaration (its documentation is SQLAlchemy's).
+            assert completion.module_path == SQLALCHEMY_SESSION, member.name
+            continue
         assert completion.module_path == STUB_SESSION, member.name
         if member.docstring is None:
             continue
         shown = summary(member.docstring) in words(completion.docstring())
-        if shown:
-            documented.append(member.name)
-        # jedi limitations. Of several definitions (overloads, a property and its setter) it
-        # shows the last, which has no docstring: the stubs, as typeshed's, document the first
-        # overload and the getter. And where the runtime class defines a method or property
-        # itself, it takes the docstring from that definition (the runtime leaves documentation
-        # to the stubs); members that the runtime builds from its tables of names, and
-        # attributes, get the stub's.
-        expected = member.definitions == 1 and member.name not in runtime
+        # jedi limitations. It takes a member's documentation from the runtime class: where
+        # sa_async's class body defines the member, that definition's (the runtime leaves
+        # documentation to the stubs); where the runtime builds the member from its tables of
+        # names, jedi finds the member in the runtime's base class, SQLAlchemy's AsyncSession, and
+        # shows SQLAlchemy's documentation of the same method. Of several definitions (overloads,
+        # a property and its setter) it shows the last, which has no docstring.
+        expected = (
+            member.definitions == 1
+            and member.name not in runtime
+            and member.name not in sqlalchemys
+        )
         assert shown == expected, (member.name, completion.docstring())
         if member.overloads:
             assert completion.docstring().startswith(f"{member.name}("), member.name
-    # Not a vacuous rule: today most members come with the stub's documentation.
-    assert "sync_session" in documented
-    assert len(documented) > len(MEMBERS) // 3, documented
+
+
+def sqlalchemy_async_session_names() -> set[str]:
+    """The members that the body of SQLAlchemy's AsyncSession class declares."""
+    module = ast.parse(SQLALCHEMY_SESSION.read_text())
+    (cls,) = [
+        node
+        for node in module.body
+        if isinstance(node, ast.ClassDef) and node.name == "AsyncSession"
+    ]
+    return {
+        node.name for node in cls.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    } | {
+        node.target.id
+        for node in cls.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
 
 
 def runtime_async_session_names() -> set[str]:
@@ -478,9 +503,14 @@ def inferred(script: jedi.Script, needle: str, offset: int) -> list[str]:
 
 
 def test_jedi_infers_the_sync_session_type(script: jedi.Script) -> None:
+    # jedi limitation: it reads the attribute's declaration in SQLAlchemy's class, the runtime
+    # base of sa_async's, rather than the stub's generic one, so the sync session class given
+    # is not known to it.
     needle = "sync_session_class=RoutingSession).sync_session"
-    assert inferred(script, needle, len(needle) - 1) == ["app.RoutingSession"]
+    assert inferred(script, needle, len(needle) - 1) == ["sqlalchemy.orm.session.Session"]
     # jedi limitation: it does not evaluate the overloads of a constructor's `__new__`, so a
-    # sessionmaker's session type is not known to it.
-    assert inferred(script, "maker().sync_session", len("maker().sync")) == []
+    # sessionmaker's session type is not known to it beyond SQLAlchemy's declaration.
+    assert inferred(script, "maker().sync_session", len("maker().sync")) == [
+        "sqlalchemy.orm.session.Session"
+    ]
     assert inferred(script, "maker =", 1) == ["sa_async.session.async_sessionmaker"]

@@ -105,6 +105,103 @@ LIMITATIONS = (
         NOT_REPORTED,
         "The same reading of SQLAlchemy's immutabledict: its Unknown part accepts a dict.",
     ),
+    # sa_async's classes subclass SQLAlchemy's (issue 12), whose attributes are declared with
+    # SQLAlchemy's own types; ty reads an attribute a subclass declares again with the base
+    # class's declaration (or the union of both), so these narrower types are lost to it.
+    *(
+        Limitation(
+            "ty",
+            file,
+            function,
+            line,
+            "type-assertion-failure",
+            "ty types an attribute that SQLAlchemy's base class declares (AsyncSession."
+            "sync_session: Session, sync_session_class: type[Session], the registries' "
+            "registry and session_factory, async_sessionmaker.class_) by that declaration, not "
+            "by the narrower one that sa_async's subclass declares in its stub.",
+        )
+        for file, function, line in (
+            (
+                "session_assert_types.py",
+                "the_session_type_follows_the_sync_session_class",
+                "assert_type(routing.sync_session, RoutingSession)",
+            ),
+            (
+                "session_assert_types.py",
+                "the_session_type_follows_the_sync_session_class",
+                "assert_type(routing.sync_session_class, type[RoutingSession])",
+            ),
+            (
+                "session_assert_types.py",
+                "the_session_type_follows_the_sync_session_class",
+                "assert_type(RoutingAsyncSession(engine).sync_session, RoutingSession)",
+            ),
+            (
+                "session_assert_types.py",
+                "sessionmakers_carry_the_session_type",
+                "assert_type(custom.class_, type[RoutingAsyncSession])",
+            ),
+            (
+                "session_assert_types.py",
+                "sessionmakers_carry_the_session_type",
+                "assert_type(routing(autoflush=False).sync_session, RoutingSession)",
+            ),
+            (
+                "scoping_assert_types.py",
+                "scoped_session_carries_the_session_type",
+                "assert_type(routing.session_factory, sessionmaker[RoutingSession])",
+            ),
+            (
+                "scoping_assert_types.py",
+                "scoped_session_carries_the_session_type",
+                "assert_type(routing.registry, ScopeRegistry[RoutingSession])",
+            ),
+            (
+                "scoping_assert_types.py",
+                "scoped_session_carries_the_session_type",
+                "assert_type(routing.registry(), RoutingSession)",
+            ),
+            (
+                "scoping_assert_types.py",
+                "async_scoped_session_carries_the_session_type",
+                "assert_type(custom.session_factory, async_sessionmaker[MyAsyncSession])",
+            ),
+            (
+                "scoping_assert_types.py",
+                "async_scoped_session_carries_the_session_type",
+                "assert_type(custom.registry, ScopeRegistry[MyAsyncSession])",
+            ),
+        )
+    ),
+    Limitation(
+        "ty",
+        "scoping_assert_types.py",
+        "scoped_session_carries_the_session_type",
+        "assert_type(len(routing.registry), int)",
+        "invalid-argument-type",
+        "The same reading of the registry attribute: SQLAlchemy's ScopedRegistry, in the union "
+        "ty makes, has no __len__ (sa_async's ScopeRegistry has).",
+    ),
+    Limitation(
+        "pyrefly",
+        "session_assert_types.py",
+        "properties_and_transactions_are_typed",
+        "assert_type(await session.begin_nested(), AsyncSessionTransaction)",
+        "assert-type",
+        "pyrefly, as pyright, types an await by the Awaitable base class that SQLAlchemy's "
+        "AsyncSessionTransaction declares (StartableContext[AsyncSessionTransaction]), so it "
+        "sees SQLAlchemy's transaction class (the same members), not sa_async's subclass.",
+    ),
+    Limitation(
+        "ty",
+        "protocols_assert_types.py",
+        "every_async_session_kind_is_accepted",
+        "await routed(routing)",
+        "invalid-argument-type",
+        "ty does not find AsyncSession[RoutingSession] to match AsyncSessionProtocol["
+        "RoutingSession]: it reads sync_session by the declaration of SQLAlchemy's base class "
+        "(a plain Session), as it reads the attributes above.",
+    ),
 )
 
 
@@ -133,7 +230,7 @@ class RoutingSession(Session):
 def probe(engine: AsyncEngine) -> None:
     # Only the stubs make AsyncSession generic in its sync session class.
     routing = AsyncSession(engine, sync_session_class=RoutingSession)
-    assert_type(routing.sync_session, RoutingSession)
+    assert_type(routing, AsyncSession[RoutingSession])
     # A failed assert_type is an error for the tool as configured.
     assert_type(AsyncSession(engine).sync_session, RoutingSession)
 """

@@ -88,10 +88,15 @@ SYNC_PROTOCOL_LOOSER = {
     "execute": "Session.execute returns a plain Result, also for DML (no CursorResult "
     "overloads), and pyright matches no two TypeVarTuple overloads of it to one protocol "
     "overload, so the list-of-parameter-sets overload takes and returns untyped rows",
-    "get_bind": "Session.get_bind takes **kw: Any beside its keyword parameters",
     "query": "pyright matches no overload of Session.query with eight typed columns and more "
     "to a protocol overload that returns them typed (type variables before an unpacked "
     "tuple), so the protocol's returns untyped rows",
+}
+# scoped_session members whose SyncSessionProtocol copy has no **kw, and why.
+SYNC_PROTOCOL_WITHOUT_KW = {
+    "scalar": "mypy matches no overload of Session.scalar to a protocol overload that takes "
+    "**kw (scoped_session takes it, as SQLAlchemy's scoped_session does)",
+    "scalars": "as scalar",
 }
 # Spelled as Session declares it in SyncSessionProtocol (dict is invariant), as the Mapping
 # that scoped_session accepts elsewhere; everything else is the same annotation.
@@ -141,6 +146,8 @@ class Copies:
     read_only: bool = False  # a protocol: the copy's properties have no setter
     aliases: dict[str, str] = field(default_factory=dict)  # copy's spelling -> reference's
     looser: dict[str, str] = field(default_factory=dict)  # members typed looser, and why
+    # members whose copy leaves out the reference's **kw, and why
+    without_kw: dict[str, str] = field(default_factory=dict)
 
 
 # The docstring rules.
@@ -188,6 +195,7 @@ SYNC_PROTOCOL = Copies(
     read_only=True,
     aliases=SYNC_PROTOCOL_ALIASES,
     looser=SYNC_PROTOCOL_LOOSER,
+    without_kw=SYNC_PROTOCOL_WITHOUT_KW,
 )
 
 
@@ -239,7 +247,7 @@ def _class(file: str, name: str) -> ast.ClassDef:
 def _class_parameter(file: str, name: str) -> str:
     """The type variable of ``Generic[...]`` (or ``Protocol[...]``) among the class's bases."""
     for base in _class(file, name).bases:
-        if isinstance(base, ast.Subscript):
+        if isinstance(base, ast.Subscript) and ast.unparse(base.value) in ("Generic", "Protocol"):
             return ast.unparse(base.slice)
     raise AssertionError(f"{file} {name} is not generic")
 
@@ -419,6 +427,10 @@ def _signature_differences(
         where = f"{copy}, overload {number + 1}," if len(copy.functions) > 1 else f"{copy}:"
         names = _self_renames(ours, session_type) | copies.aliases
         our_parameters, their_parameters = _parameters(ours, names), _parameters(theirs, {})
+        if reference.name in copies.without_kw:
+            their_parameters = [
+                parameter for parameter in their_parameters if parameter.kind != "**"
+            ]
         if not annotations:
             our_parameters = [replace(parameter, annotation="") for parameter in our_parameters]
             their_parameters = [replace(parameter, annotation="") for parameter in their_parameters]

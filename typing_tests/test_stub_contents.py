@@ -65,14 +65,14 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
     "Mapping is invariant in its keys, so another spelling would make Session, its proxies and "
     "the protocols disagree; a dict literal passed as binds= takes the declared type.": (
         "*.binds -> return",
-        "scoping.scoped_session.binds(value)",
+        "scoping.scoped_session.binds(attr)",
         "session.AsyncSession.__init__(binds)",
     ),
     "Execution option values are of many types (bools, ints, strings, callables): Session "
     "declares them immutabledict[str, Any], and the setter must take exactly that class, "
     "which Session's own execution relies on (.union()).": (
         "*.execution_options -> return",
-        "*.execution_options(value)",
+        "*.execution_options(attr)",
     ),
     "The user's own dictionary, shared with Session.info, which SQLAlchemy declares "
     "dict[Any, Any]; dict is invariant, so only Any keys and values accept every user dict.": (
@@ -83,6 +83,18 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
     "declare the same dict[str, Any], and code reads entries as what they are "
     "(maker.kw['bind'] as an engine); object would make that valid code an error.": (
         "session.async_sessionmaker.kw",
+    ),
+    "What SQLAlchemy's class, which sa_async's subclasses, accepts: its private execute "
+    "parameters and the **kw of scalar(s), stream(_scalars), connection and get_bind (passed on "
+    "to the sync Session); an override must accept at least as much, so they are Any as there.": (
+        "*.execute(_add_event)",
+        "*.execute(_parent_execute_state)",
+        "session.AsyncSession.*(**kw)",
+        "scoping.async_scoped_session.*(**kw)",
+        "protocols.AsyncSessionProtocol.*(**kw)",
+        "scoping.scoped_session.scalar(**kw)",
+        "scoping.scoped_session.scalars(**kw)",
+        "scoping.scoped_session.get_bind(**kw)",
     ),
     "A Row of any shape: only the gradual *tuple[Any, ...] accepts rows of every column count.": (
         "*.identity_key(row)",
@@ -97,7 +109,6 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
     ),
     "The event-loop side of a coroutine (what it yields to the loop and is sent back) is "
     "untyped, as it is for every `async def`.": (
-        "*.close_all -> return",
         "session.AsyncSessionTransaction.__await__ -> return",
     ),
     "SyncSessionProtocol must be satisfied by SQLAlchemy's Session as it is declared: "

@@ -204,3 +204,21 @@ def _recheck_when_attribute_changes(checker: TypeChecker, info: TypeInfo, name: 
         return
     trigger = make_trigger(f"{info.fullname}.{name}")
     checker.tree.plugin_deps.setdefault(trigger, set()).add(checker.tscope.current_target())
+
+
+def sqlalchemy_loader_as_ours(ctx: AttributeContext) -> Type:
+    """Type ``obj.awaitable_attrs`` of a model on SQLAlchemy's ``AsyncAttrs`` as sa_async's
+    loader of ``obj``'s class, so that each name read through it is typed as above.
+
+    SQLAlchemy declares the loader ``AsyncAttrs._AsyncAttrGetitem``, which does not say whose
+    attributes it loads (every name is ``Awaitable[Any]``); sa_async's loader class, which
+    subclasses it, does.
+    """
+    if not isinstance(ctx.api, TypeChecker):
+        return ctx.default_attr_type
+    module_name, _, class_name = fullnames.AWAITABLE_ATTRS.rpartition(".")
+    module = ctx.api.modules.get(module_name)
+    symbol = None if module is None else module.names.get(class_name)
+    if symbol is None or not isinstance(symbol.node, TypeInfo):
+        return ctx.default_attr_type  # sa_async is not part of this build
+    return Instance(symbol.node, [ctx.type])

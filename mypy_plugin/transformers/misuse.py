@@ -19,24 +19,22 @@ from mypy_plugin.helpers import built_instance, is_async_session_class, named_ar
 
 
 def check_async_sessionmaker_classes(ctx: FunctionContext) -> None:
-    """``async_sessionmaker(class_=...)`` must name sa_async's AsyncSession or a subclass."""
+    """``async_sessionmaker(class_=...)`` must name an AsyncSession class (sa_async's,
+    SQLAlchemy's, or a subclass of either)."""
     class_argument = named_argument(ctx, "class_")
     if class_argument is not None:
         class_type, expr = class_argument
         built = built_instance(class_type)
-        if built is not None and not built.type.has_base(fullnames.ASYNC_SESSION):
+        if built is not None and not is_async_session_class(built.type):
             name = built.type.name
             if built.type.has_base(fullnames.SESSION):
                 advice = (
                     f'; "{name}" is a sync session class: write sync_session_class={name} instead'
                 )
-            elif is_async_session_class(built.type):
-                advice = f'; "{name}" is SQLAlchemy\'s: import AsyncSession from sa_async instead'
             else:
                 advice = f', not "{name}"'
             ctx.api.fail(
-                "class_ of async_sessionmaker() must be sa_async.AsyncSession or a subclass of it"
-                + advice,
+                "class_ of async_sessionmaker() must be an AsyncSession class" + advice,
                 expr,
                 code=errorcodes.SESSION_CLASS,
             )

@@ -47,6 +47,7 @@ from mypy.types import (
     Instance,
     Type,
     TypeOfAny,
+    TypeType,
     TypeVarId,
     TypeVarType,
     get_proper_type,
@@ -289,6 +290,15 @@ def assigned_sync_session_class(ctx: ClassDefContext) -> TypeInfo | None:
             and isinstance(statement.rvalue, RefExpr)
         ):
             continue
+        if statement.unanalyzed_type is not None:
+            # A declared type wins over the value (``sync_session_class: type[Session] =
+            # Routing`` keeps the session typed as of Session, as its author chose).
+            declared = get_proper_type(statement.type)
+            if isinstance(declared, TypeType):
+                item = get_proper_type(declared.item)
+                if isinstance(item, Instance) and item.type.has_base(fullnames.SESSION):
+                    return item.type
+            return None
         node = statement.rvalue.node
         if isinstance(node, PlaceholderNode) and not ctx.api.final_iteration:
             ctx.api.defer()
