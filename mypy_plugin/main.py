@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mypy.nodes import TypeInfo
+from mypy.build import PRI_LOW
+from mypy.nodes import MypyFile, TypeInfo
 from mypy.options import Options
 from mypy.plugin import (
     AttributeContext,
@@ -27,6 +28,7 @@ from mypy_plugin import fullnames
 from mypy_plugin.transformers import awaitable_attrs, misuse, sessionmakers
 
 _Hook = TypeVar("_Hook")
+AWAITABLE_ATTRS_MODULE = fullnames.AWAITABLE_ATTRS.rpartition(".")[0]
 
 # fullname -> hook, one table per kind of hook; the transformer modules provide the functions.
 FUNCTION_HOOKS: dict[str, Callable[[FunctionContext], Type]] = {
@@ -98,6 +100,13 @@ class SaAsyncPlugin(Plugin):
         if not isinstance(info, TypeInfo):
             return None
         return next((hook for base, hook in table.items() if info.has_base(base)), None)
+
+    def get_additional_deps(self, file: MypyFile) -> list[tuple[int, str, int]]:
+        # sa_async's stubs in every build: the awaitable_attrs of models on SQLAlchemy's
+        # AsyncAttrs are typed with sa_async's loader class, also where nothing imports sa_async.
+        if file.fullname.startswith(("sa_async", "sqlalchemy", "builtins", "typing")):
+            return []
+        return [(PRI_LOW, AWAITABLE_ATTRS_MODULE, -1)]
 
     def report_config_data(self, ctx: ReportConfigContext) -> dict[str, Any]:
         # Asked twice for every module: computed once, in __init__.
