@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sqlite3
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -79,6 +81,9 @@ class Database:
     sync_engine: Engine
     sides: dict[str, AsyncSide | SyncSide] = field(init=False)
 
+    # A copy of sa_async from another checkout (bench/_baseline.py), timed as "baseline".
+    baseline: ModuleType | None = None
+
     def __post_init__(self) -> None:
         sa_maker = sa_async.async_sessionmaker(self.async_engine)
         sqlalchemy_maker = sqlalchemy_asyncio.async_sessionmaker(self.async_engine)
@@ -102,6 +107,15 @@ class Database:
             ),
             "sync": SyncSide(self.sync_engine, sync_maker, scoped_session(sync_maker)),
         }
+        if self.baseline is not None:
+            baseline_maker = self.baseline.async_sessionmaker(self.async_engine)
+            self.sides["baseline"] = AsyncSide(
+                "baseline",
+                self.async_engine,
+                baseline_maker,
+                self.baseline.async_scoped_session(baseline_maker, scopefunc=asyncio.current_task),
+                importlib.import_module(f"{self.baseline.__name__}._bridge").run_in_bridge,
+            )
 
     async def dispose(self) -> None:
         await self.async_engine.dispose()
@@ -126,7 +140,9 @@ async def _check_seeded(database: Database) -> None:
         raise RuntimeError(f"{database.name}: seeding failed ({async_rows}, {sync_rows} rows)")
 
 
-async def open_database(name: str, workdir: Path, postgresql_url: str | None) -> Database:
+async def open_database(
+    name: str, workdir: Path, postgresql_url: str | None, baseline: ModuleType | None = None
+) -> Database:
     """Create the engines of database ``name`` and seed its tables."""
     if name == "sqlite":
         path = workdir / "bench.db"
@@ -149,7 +165,7 @@ async def open_database(name: str, workdir: Path, postgresql_url: str | None) ->
         raise ValueError(f"unknown database {name!r}; choose among {', '.join(DATABASES)}")
     with sync_engine.begin() as sync_connection:
         _seed(sync_connection)
-    database = Database(name, async_engine, sync_engine)
+    database = Database(name, async_engine, sync_engine, baseline)
     await _check_seeded(database)
     return database
 

@@ -33,6 +33,21 @@ def sa_async_provenance() -> str:
     return f"sa_async at {commit}" + (" with uncommitted changes" if changed else "")
 
 
+def baseline_provenance(checkout: Path) -> str:
+    """Which sa_async ``--baseline`` times: the checkout's commit."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"baseline: sa_async from {checkout}"
+    return f"baseline: sa_async at {commit}"
+
+
 def quartiles(values: list[float]) -> dict[str, float]:
     """The median and the quartiles of ``values`` (all three the value itself for one value)."""
     if len(values) == 1:
@@ -73,6 +88,24 @@ def _status(row: dict[str, Any]) -> str:
     return "met" if not unmet else f"**not met** ({', '.join(unmet)})"
 
 
+def baseline_table(database: dict[str, Any]) -> str:
+    """This tree's sa_async against the ``--baseline`` one, and each against SQLAlchemy."""
+    lines = [
+        "| operation | sa_async µs | baseline µs | sa_async / baseline CPU "
+        "| sa_async / SQLAlchemy CPU | baseline / SQLAlchemy CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in database["operations"]:
+        cpu, ratios = row["cpu_ns"], row["ratios"]
+        lines.append(
+            f"| {row['label']} | {_format_us(cpu['sa_async'])} | {_format_us(cpu['baseline'])} "
+            f"| {_format_ratio(ratios['cpu_vs_baseline'])} "
+            f"| {_format_ratio(ratios['cpu_vs_sqlalchemy'])} "
+            f"| {_format_ratio(ratios['cpu_baseline_vs_sqlalchemy'])} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown_table(database: dict[str, Any]) -> str:
     """The Markdown table of one database's results."""
     lines = [
@@ -107,6 +140,10 @@ def markdown_report(results: dict[str, Any]) -> str:
     ]
     for name, database in results["databases"].items():
         parts += ["", f"### {name}", "", markdown_table(database)]
+    if "baseline" in results:
+        parts += ["", f"## Against the baseline ({results['baseline']})"]
+        for name, database in results["databases"].items():
+            parts += ["", f"### {name}", "", baseline_table(database)]
     return "\n".join(parts) + "\n"
 
 

@@ -43,12 +43,14 @@ from typing import Any
 import greenlet  # type: ignore[import-untyped]
 import sqlalchemy
 
+from bench._baseline import load_baseline
 from bench._databases import DATABASES, Database, open_database, postgresql_server
 from bench._operations import OPERATION_KEYS, OPERATIONS, AsyncSide, Clock, Operation
-from bench._report import quartiles, sa_async_provenance, write_outputs
+from bench._report import baseline_provenance, quartiles, sa_async_provenance, write_outputs
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-IMPLEMENTATIONS = ("sa_async", "sqlalchemy", "sync")
+# "baseline" joins them with --baseline (bench/_baseline.py).
+IMPLEMENTATIONS = ["sa_async", "sqlalchemy", "sync"]
 DEFAULT_OUTPUT = REPOSITORY / "bench" / "results" / "runtime.json"
 
 
@@ -138,6 +140,9 @@ def summarise(operation: Operation, samples: Samples) -> dict[str, Any]:
         "wall_vs_sqlalchemy": _ratios(wall["sa_async"], wall["sqlalchemy"]),
         "wall_vs_sync": _ratios(wall["sa_async"], wall["sync"]),
     }
+    if "baseline" in cpu:
+        ratios["cpu_vs_baseline"] = _ratios(cpu["sa_async"], cpu["baseline"])
+        ratios["cpu_baseline_vs_sqlalchemy"] = _ratios(cpu["baseline"], cpu["sqlalchemy"])
     return {
         "key": operation.key,
         "label": operation.label,
@@ -240,6 +245,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-iterations", type=int, default=2000, help="iterations under --profile (2000)"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also time the sa_async of this checkout (e.g. a git worktree of an earlier "
+        "commit), as a fourth implementation, in the same rounds",
+    )
     return parser.parse_args(argv)
 
 
@@ -262,6 +274,12 @@ async def run(arguments: argparse.Namespace, command: str) -> dict[str, Any] | s
         "sa_async": sa_async_provenance(),
         "databases": {},
     }
+    baseline = None
+    if arguments.baseline is not None:
+        baseline = load_baseline(arguments.baseline)
+        if "baseline" not in IMPLEMENTATIONS:
+            IMPLEMENTATIONS.append("baseline")
+        results["baseline"] = baseline_provenance(arguments.baseline)
     profiles = []
     with (
         tempfile.TemporaryDirectory(prefix="sa_async_bench_") as workdir,
@@ -269,7 +287,7 @@ async def run(arguments: argparse.Namespace, command: str) -> dict[str, Any] | s
     ):
         for name in names:
             print(f"{name}: setting up", file=sys.stderr)
-            database = await open_database(name, Path(workdir), postgresql_url)
+            database = await open_database(name, Path(workdir), postgresql_url, baseline)
             try:
                 if arguments.profile:
                     profiles.append(

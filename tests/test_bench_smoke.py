@@ -34,6 +34,9 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
             "--no-chart",
             "--output",
             str(output),
+            # This very tree as the baseline: the fourth implementation and its table.
+            "--baseline",
+            str(REPOSITORY),
         ],
         cwd=REPOSITORY,
         capture_output=True,
@@ -68,6 +71,19 @@ def test_runtime_quick_run_prints_and_writes_the_table(
     assert table in stdout
     for operation in OPERATIONS:
         assert f"| {operation.label} |" in table
+
+
+def test_runtime_times_a_baseline_checkout_beside_this_tree(
+    quick_run: tuple[dict[str, Any], str, Path],
+) -> None:
+    results, stdout, _ = quick_run
+    assert results["baseline"].startswith("baseline: sa_async")
+    for row in results["databases"]["sqlite-noio"]["operations"]:
+        assert len(row["samples"]["cpu_ns"]["baseline"]) == results["rounds"]
+        assert math.isfinite(row["ratios"]["cpu_vs_baseline"]["median"]), row["key"]
+    against = stdout.split("## Against the baseline", 1)[1]
+    for operation in OPERATIONS:
+        assert f"| {operation.label} |" in against
 
 
 def test_runtime_chart_is_drawn_from_the_results(

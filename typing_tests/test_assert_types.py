@@ -80,3 +80,14 @@ def test_the_application_runs() -> None:
     assert status == 0, output
     assert output.splitlines()[0] == "created The Dispossessed by Le Guin", output
     assert "Le Guin has 3 books" in output, output
+
+
+def test_basedpyright_on_the_integration_tests() -> None:
+    # tests/integration/ runs published libraries on sa_async: code of the kind users write,
+    # where sa_async's objects meet annotations of SQLAlchemy's classes. (mypy --strict checks
+    # it with the rest of tests/, in test_packaging.py.)
+    status, output = run(
+        sys.executable, "-m", "basedpyright", "--pythonpath", sys.executable, "tests/integration"
+    )
+    assert status == 0, output
+    assert "0 errors, 0 warnings" in output, output
