@@ -216,7 +216,7 @@ def write_project(root: Path, modules: int) -> dict[str, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     options = f"strict = True\nmypy_path = {REPOSITORY / 'typings'}\n"
-    (root / "with_plugin.ini").write_text(f"[mypy]\n{options}plugins = mypy_plugin\n")
+    (root / "with_plugin.ini").write_text(f"[mypy]\n{options}plugins = sa_async_mypy\n")
     (root / "without_plugin.ini").write_text(f"[mypy]\n{options}")
     return {"models": models, "services": services, "files": len(files)}
 

@@ -1,6 +1,6 @@
-"""The sa_async mypy plugin: enable it with ``plugins = ["mypy_plugin"]`` in your mypy config."""
+"""The sa_async mypy plugin: enable it with ``plugins = ["sa_async_mypy"]`` in your mypy config."""
 
-from mypy_plugin.main import plugin
+from .main import plugin
 
 # Bumped whenever the plugin's behaviour changes: mypy fingerprints only this entry module, and
 # the version is part of the configuration data that invalidates cached results.

@@ -14,7 +14,7 @@ from mypy.types import (
     has_type_vars,
 )
 
-from mypy_plugin import fullnames
+from . import fullnames
 
 
 def named_argument(ctx: FunctionContext, name: str) -> tuple[Type, Expression] | None:

@@ -24,8 +24,8 @@ from mypy.plugin import (
 )
 from mypy.types import FunctionLike, Type
 
-from mypy_plugin import fullnames
-from mypy_plugin.transformers import awaitable_attrs, misuse, sessionmakers
+from . import fullnames
+from .transformers import awaitable_attrs, misuse, sessionmakers
 
 _Hook = TypeVar("_Hook")
 AWAITABLE_ATTRS_MODULE = fullnames.AWAITABLE_ATTRS.rpartition(".")[0]
@@ -64,7 +64,7 @@ class SaAsyncPlugin(Plugin):
         super().__init__(options)
         # Cached results of a different plugin version must not be reused, nor those of an edited
         # plugin whose version was not bumped (mypy fingerprints the entry module alone).
-        from mypy_plugin import __version__
+        from . import __version__
 
         self._config_data = {
             "sa_async_plugin_version": __version__,

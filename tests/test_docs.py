@@ -264,7 +264,7 @@ def test_configuration_blocks_parse_and_name_the_plugin() -> None:
         if parser.has_option("mypy", "plugins"):
             plugins.append(parser.get("mypy", "plugins"))
         assert parser.sections(), where
-    assert "mypy_plugin" in plugins
+    assert "sa_async_mypy" in plugins
     for name in set(plugins):
         assert callable(importlib.import_module(name).plugin), name
 

@@ -28,7 +28,12 @@ import sa_async
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-PACKAGES = ("sa_async", "sa_async-stubs", "mypy_plugin")
+# Each shipped package, and the repository folder it comes from.
+PACKAGES = {
+    "sa_async": "sa_async",
+    "sa_async-stubs": "sa_async-stubs",
+    "sa_async_mypy": "mypy_plugin",
+}
 # Never in a release archive: what the repository keeps for itself, and what runs leave behind.
 NOT_SHIPPED = frozenset(
     {"tests", "typing_tests", "bench", "examples", "docs", "typings", "__pycache__", ".cache",
@@ -72,7 +77,7 @@ def test_stubs_type_check_under_strict() -> None:
 
 
 def test_runtime_and_plugin_type_check_under_strict() -> None:
-    output = run(PYTHON, "-m", "mypy", "--strict", "sa_async", "mypy_plugin")
+    output = run(PYTHON, "-m", "mypy", "--strict", "sa_async", "sa_async_mypy")
     assert "Success" in output
 
 
@@ -127,14 +132,20 @@ def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
     return Distributions(sdist=sdist, wheel=wheel)
 
 
-def source_files(package: str) -> set[str]:
-    """The files of ``package`` in the repository that a release must ship (posix, from ROOT)."""
+def source_files(package: str, *, installed: bool = False) -> set[str]:
+    """The files of shipped ``package`` that a release must hold (posix paths).
+
+    Paths are the repository's (``mypy_plugin/...``), or with ``installed`` the wheel's
+    (``sa_async_mypy/...``).
+    """
+    folder = PACKAGES[package]
     pattern = "*.pyi" if package.endswith("-stubs") else "*.py"
-    return {
-        path.relative_to(ROOT).as_posix()
-        for path in (ROOT / package).rglob(pattern)
+    found = (
+        path.relative_to(ROOT / folder).as_posix()
+        for path in (ROOT / folder).rglob(pattern)
         if "__pycache__" not in path.parts
-    }
+    )
+    return {f"{package if installed else folder}/{name}" for name in found}
 
 
 def assert_nothing_unshipped(names: list[str]) -> None:
@@ -166,10 +177,12 @@ def test_wheel_holds_the_three_packages_and_the_license(distributions: Distribut
         shipped_license = wheel.read(f"{dist_info}/licenses/LICENSE").decode()
     assert_nothing_unshipped(names)
     for package in PACKAGES:
-        expected = source_files(package)
+        expected = source_files(package, installed=True)
         assert expected, f"no source files found for {package}"
         assert expected <= set(names), f"missing from the wheel: {sorted(expected - set(names))}"
-    assert "mypy_plugin/transformers/__init__.py" in names
+    assert "sa_async_mypy/transformers/__init__.py" in names
+    # Nothing may install a top-level mypy_plugin: another project's module of that name.
+    assert not [name for name in names if name.startswith("mypy_plugin/")]
     strays = [name for name in names if name.split("/", 1)[0] not in {*PACKAGES, dist_info}]
     assert not strays, f"files outside the three packages: {strays}"
     assert shipped_license == (ROOT / "LICENSE").read_text()
@@ -190,7 +203,8 @@ def test_sdist_holds_the_sources_and_what_describes_them(distributions: Distribu
     assert top_level == {
         "README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", "PKG-INFO", ".gitignore"
     }  # fmt: skip
-    strays = [name for name in names if "/" in name and name.split("/", 1)[0] not in PACKAGES]
+    folders = set(PACKAGES.values())
+    strays = [name for name in names if "/" in name and name.split("/", 1)[0] not in folders]
     assert not strays, f"files outside the three packages: {strays}"
 
 
@@ -226,7 +240,7 @@ def test_metadata_is_release_ready(distributions: Distributions) -> None:
     description = metadata.get_payload()
     assert isinstance(description, str)
     assert description.strip() == (ROOT / "README.md").read_text().strip()
-    for phrase in ("PEP 561", "sa_async-stubs", 'plugins = ["mypy_plugin"]'):
+    for phrase in ("PEP 561", "sa_async-stubs", 'plugins = ["sa_async_mypy"]'):
         assert phrase in description
     # What it says it needs is what the metadata requires.
     assert f"Python {python_floor} or later, SQLAlchemy 2.1.7 or a later 2.1 release" in description
@@ -267,8 +281,9 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory, distributions: Distribu
         "-q",
         str(wheel),
     )
-    for package in ("sa_async", "sa_async-stubs", "mypy_plugin"):
+    for package in PACKAGES:
         assert (site_packages / package).is_dir(), f"{package} missing from the wheel"
+    assert not (site_packages / "mypy_plugin").exists()
     return target_python
 
 
@@ -292,7 +307,7 @@ def test_installed_wheel_gives_runtime_stubs_and_plugin(wheel_venv: Path, tmp_pa
         print(type(session).__module__, type(session.sync_session).__name__)
         """)
     )
-    (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\nplugins = mypy_plugin\n")
+    (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\nplugins = sa_async_mypy\n")
     env = {**os.environ, "PYTHONNOUSERSITE": "1"}
     env.pop("PYTHONPATH", None)
     printed = run(str(wheel_venv), str(program), cwd=tmp_path, env=env)
@@ -305,3 +320,56 @@ def test_installed_wheel_gives_runtime_stubs_and_plugin(wheel_venv: Path, tmp_pa
         str(wheel_venv), "-c", "import sa_async; print(sa_async.__file__)", cwd=tmp_path, env=env
     )
     assert str(ROOT) not in located, "the wheel test must not import the repository's sources"
+
+
+PROJECT_PLUGIN = """\
+from collections.abc import Callable
+
+from mypy.plugin import FunctionContext, Plugin
+from mypy.types import Type
+
+
+def _note(ctx: FunctionContext) -> Type:
+    ctx.api.note("the project's own mypy_plugin ran", ctx.context)
+    return ctx.default_return_type
+
+
+class ProjectPlugin(Plugin):
+    def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
+        return _note if fullname == "app.marker" else None
+
+
+def plugin(version: str) -> type[Plugin]:
+    return ProjectPlugin
+"""
+
+
+def test_a_project_module_named_mypy_plugin_is_loaded_beside_the_installed_plugin(
+    wheel_venv: Path, tmp_path: Path
+) -> None:
+    # The plugin's import name is sa_async's own: a project's mypy_plugin module is its own.
+    (tmp_path / "mypy_plugin.py").write_text(PROJECT_PLUGIN)
+    (tmp_path / "app.py").write_text(
+        textwrap.dedent("""\
+        from sqlalchemy.orm import Session
+        from sa_async import async_sessionmaker, create_async_engine
+
+        class Routing(Session):
+            pass
+
+        def marker() -> None: ...
+
+        marker()
+        session = async_sessionmaker(
+            create_async_engine("sqlite+aiosqlite://"), sync_session_class=Routing
+        )()
+        reveal_type(session.sync_session)
+        """)
+    )
+    (tmp_path / "mypy.ini").write_text("[mypy]\nplugins = mypy_plugin, sa_async_mypy\n")
+    env = {**os.environ, "PYTHONNOUSERSITE": "1", "PYTHONPATH": str(tmp_path)}
+    checked = run(
+        str(wheel_venv), "-m", "mypy", "--no-incremental", "app.py", cwd=tmp_path, env=env
+    )
+    assert "app.py:9: note: the project's own mypy_plugin ran" in checked, checked
+    assert 'app.py:13: note: Revealed type is "app.Routing"' in checked, checked

@@ -23,8 +23,8 @@ import pytest
 from mypy.options import Options
 from mypy.plugin import ReportConfigContext
 
-import mypy_plugin
-from mypy_plugin.main import SaAsyncPlugin
+import sa_async_mypy
+from sa_async_mypy.main import SaAsyncPlugin
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ def project(tmp_path: Path) -> Path:
     for name, text in zip(FILES, (MODELS, REPOSITORY, SERVICE, REPORT), strict=True):
         (tmp_path / name).write_text(text)
     (tmp_path / "mypy.ini").write_text(
-        f"[mypy]\nstrict = True\nplugins = mypy_plugin\nmypy_path = {ROOT / 'typings'}\n"
+        f"[mypy]\nstrict = True\nplugins = sa_async_mypy\nmypy_path = {ROOT / 'typings'}\n"
     )
     return tmp_path
 
@@ -170,7 +170,7 @@ def plugin_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("plugin")
     shutil.copytree(
         ROOT / "mypy_plugin",
-        directory / "mypy_plugin",
+        directory / "sa_async_mypy",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     return directory
@@ -186,7 +186,7 @@ def test_an_edit_to_any_plugin_module_invalidates_the_cache(
     assert NO_ATTRIBUTE in output, output
 
     edit(
-        plugin_copy / "mypy_plugin" / "transformers" / "awaitable_attrs.py",
+        plugin_copy / "sa_async_mypy" / "transformers" / "awaitable_attrs.py",
         "for awaitable_attrs to load",
         "for the edited plugin to load",
     )
@@ -198,5 +198,5 @@ def test_an_edit_to_any_plugin_module_invalidates_the_cache(
 def test_the_configuration_data_changes_with_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
     context = ReportConfigContext(id="service", path="service.py", is_check=True)
     before = SaAsyncPlugin(Options()).report_config_data(context)
-    monkeypatch.setattr(mypy_plugin, "__version__", f"{mypy_plugin.__version__}.post1")
+    monkeypatch.setattr(sa_async_mypy, "__version__", f"{sa_async_mypy.__version__}.post1")
     assert SaAsyncPlugin(Options()).report_config_data(context) != before

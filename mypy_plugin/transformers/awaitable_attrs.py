@@ -37,7 +37,7 @@ from mypy.types import (
     has_type_vars,
 )
 
-from mypy_plugin import errorcodes, fullnames
+from .. import errorcodes, fullnames
 
 
 def awaitable_attribute(ctx: AttributeContext) -> Type:

@@ -14,8 +14,8 @@ from mypy.messages import format_type
 from mypy.plugin import FunctionContext
 from mypy.types import Instance, Type, get_proper_type
 
-from mypy_plugin import errorcodes, fullnames
-from mypy_plugin.helpers import built_instance, is_async_session_class, named_argument
+from .. import errorcodes, fullnames
+from ..helpers import built_instance, is_async_session_class, named_argument
 
 
 def check_async_sessionmaker_classes(ctx: FunctionContext) -> None:

@@ -54,14 +54,14 @@ from mypy.types import (
 )
 from mypy.typevars import fill_typevars
 
-from mypy_plugin import fullnames
-from mypy_plugin.helpers import (
+from .. import fullnames
+from ..helpers import (
     built_instance,
     defaulted_instance,
     has_unpacked_arguments,
     named_argument,
 )
-from mypy_plugin.transformers import misuse
+from . import misuse
 
 METADATA_KEY = "sa_async"
 
