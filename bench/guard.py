@@ -54,7 +54,7 @@ import sa_async.exc
 from sa_async import _compat
 from sa_async._bridge import in_bridge, run_in_bridge
 from sa_async._completion import RunToCompletion
-from sa_async.session import _identity_map_hit  # type: ignore[attr-defined]  # private: no stubs
+from sa_async._identity import identity_map_hit
 
 
 class Base(sa_async.AsyncAttrs, DeclarativeBase):
@@ -121,7 +121,7 @@ class UnguardedAsyncSession(sa_async.AsyncSession):
     async def get(self, entity: Any, ident: Any, **options: Any) -> Any:
         # With sa_async's identity-map fast path, which the guard's check precedes.
         if not options:
-            found = _identity_map_hit(self.sync_session, entity, ident)
+            found = identity_map_hit(self.sync_session, entity, ident)
             if found is not None:
                 return found
         return await run_in_bridge(self.sync_session.get, entity, ident, **options)

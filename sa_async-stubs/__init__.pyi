@@ -28,6 +28,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.orm import sessionmaker as sessionmaker
 
+from .attrs import (
+    AsyncAttrs as AsyncAttrs,
+)
+from .maker import (
+    async_sessionmaker as async_sessionmaker,
+)
 from .protocols import (
     AsyncSessionProtocol as AsyncSessionProtocol,
 )
@@ -41,13 +47,7 @@ from .scoping import (
     scoped_session as scoped_session,
 )
 from .session import (
-    AsyncAttrs as AsyncAttrs,
-)
-from .session import (
     AsyncSession as AsyncSession,
-)
-from .session import (
-    AsyncSessionTransaction as AsyncSessionTransaction,
 )
 from .session import (
     async_object_session as async_object_session,
@@ -56,10 +56,10 @@ from .session import (
     async_session as async_session,
 )
 from .session import (
-    async_sessionmaker as async_sessionmaker,
-)
-from .session import (
     close_all_sessions as close_all_sessions,
+)
+from .transaction import (
+    AsyncSessionTransaction as AsyncSessionTransaction,
 )
 
 __version__: str

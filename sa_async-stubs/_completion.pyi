@@ -6,6 +6,9 @@ _T = TypeVar("_T")
 
 COMMITTED_NOTE: Final[str]
 
+def note_if_committed(returned: bool) -> str | None:
+    """The note for a cancellation held while a commit ran: it committed if it returned."""
+
 class CancellationDeferred:
     """Stands in, for the task, for a future that work run to completion awaits."""
 
@@ -36,4 +39,4 @@ class RunToCompletion(Generator[Any, Any, _T]):
     def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None) -> Any: ...
     def close(self) -> None: ...
 
-__all__ = ["COMMITTED_NOTE", "CancellationDeferred", "RunToCompletion"]
+__all__ = ["COMMITTED_NOTE", "CancellationDeferred", "RunToCompletion", "note_if_committed"]

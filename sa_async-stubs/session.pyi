@@ -1,6 +1,6 @@
-"""AsyncSession, its transactions, its sessionmaker and the AsyncAttrs mixin."""
+"""AsyncSession: the asyncio proxy of a sync ``Session``."""
 
-from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Self, TypeAlias, overload
@@ -16,10 +16,7 @@ from sqlalchemy.engine import (
 )
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncResult, AsyncScalarResult
-
-# SQLAlchemy's class of what async_sessionmaker.begin() returns; sa_async's subclasses it.
-from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
-from sqlalchemy.orm import Mapper, Session, SessionTransaction
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.identity import IdentityMap
 from sqlalchemy.orm.interfaces import ORMOption
 from sqlalchemy.sql import ClauseElement, Delete, Insert, TableClause, TextClause, Update
@@ -28,6 +25,8 @@ from sqlalchemy.sql.selectable import ForUpdateParameter, TypedReturnsRows
 from sqlalchemy.util import IdentitySet, immutabledict
 from typing_extensions import ParamSpec, TypeVar, TypeVarTuple, Unpack, deprecated
 
+from .transaction import AsyncSessionTransaction as AsyncSessionTransaction
+
 _T = TypeVar("_T")
 _O = TypeVar("_O", bound=object)
 _P = ParamSpec("_P")
@@ -35,16 +34,6 @@ _Ts = TypeVarTuple("_Ts")
 # Covariant: an AsyncSession[RoutingSession] is usable wherever an AsyncSession (of Session) is
 # expected, as a RoutingSession is wherever a Session is.
 _S_co = TypeVar("_S_co", bound=Session, default=Session, covariant=True)
-_S2 = TypeVar("_S2", bound=Session)
-# The instance whose attributes awaitable_attrs loads (covariant: the loader only reads from it).
-_Instance_co = TypeVar("_Instance_co", covariant=True)
-# Any asyncio session class: sa_async's, SQLAlchemy's, or a subclass of either (SQLModel's).
-_AS_co = TypeVar(
-    "_AS_co",
-    bound=sqlalchemy_asyncio.AsyncSession,
-    default=AsyncSession[Session],
-    covariant=True,
-)
 
 _AsyncBind: TypeAlias = AsyncEngine | AsyncConnection
 _SyncBind: TypeAlias = Engine | Connection
@@ -60,31 +49,6 @@ _BindArguments: TypeAlias = Mapping[str, object]
 _InfoType: TypeAlias = dict[Any, Any]
 _IdentityKey: TypeAlias = tuple[type[object], tuple[object, ...], object]
 
-class _AwaitableAttrs(sqlalchemy_asyncio.AsyncAttrs._AsyncAttrGetitem, Generic[_Instance_co]):
-    """Attribute loader of ``obj.awaitable_attrs``: each attribute read returns an awaitable.
-
-    Generic in the instance's class, so that the mypy plugin can type each attribute as the
-    mapped attribute of that class.
-    """
-
-    def __init__(self, instance: _Instance_co) -> None: ...
-    def __getattr__(self, name: str) -> Coroutine[Any, Any, Any]:
-        """Return an awaitable that loads ``name`` on the instance (lazy load or refresh)."""
-
-class AsyncAttrs(sqlalchemy_asyncio.AsyncAttrs):
-    """Mixin for mapped classes that makes lazy and expired attributes loadable with ``await``.
-
-    Example::
-
-        class Base(AsyncAttrs, DeclarativeBase): ...
-
-        addresses = await user.awaitable_attrs.addresses
-    """
-
-    @property
-    def awaitable_attrs(self) -> _AwaitableAttrs[Self]:
-        """Return the loader: ``await obj.awaitable_attrs.name`` loads and returns ``obj.name``."""
-
 class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
     """Asyncio session: proxies a sync ``Session`` and runs its IO in the greenlet bridge.
 
@@ -99,7 +63,7 @@ class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
     """The class that builds ``sync_session``; ``Session`` unless configured."""
     # The sync session of this class, a Session as SQLAlchemy's attribute is, typed more narrowly.
     sync_session: _S_co  # pyright: ignore[reportIncompatibleVariableOverride]
-    """The sync ``Session`` this object proxies; attach sync ORM event listeners to it."""
+    """The sync ``Session`` that the session proxies; attach sync ORM event listeners to it."""
 
     # Without sync_session_class: an AsyncSession of Session (a subclass constructs as itself:
     # the type parameter is covariant). With it: an AsyncSession of that class.
@@ -174,11 +138,12 @@ class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
     # -- statements
     # The parameters come in two overloads each, one parameter set or a list of them, so that
     # mypy sees the same parameter type in every overload a call matches: a dict[str, Any]
-    # argument would otherwise make the call ambiguous and its result Any. (Hence the ignore:
-    # SQLAlchemy's signature takes the union of both in one overload, which no call typed with a
-    # dict or a list needs; only a params argument typed as that union itself is not accepted.)
+    # argument would otherwise make the call ambiguous and its result Any.
     # Typed statements first (SELECT, DML with RETURNING): a Result of their column types.
     @overload  # type: ignore[override]
+    # The ignore: SQLAlchemy's execute takes a parameter set or a list of them in one overload,
+    # which no call typed with a dict or a list needs; only a params argument typed as that union
+    # itself is not accepted.
     async def execute(
         self,
         statement: TypedReturnsRows[Unpack[_Ts]],
@@ -276,7 +241,26 @@ class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
         _parent_execute_state: Any | None = None,
         _add_event: Any | None = None,
     ) -> Result[Unpack[tuple[Any, ...]]]: ...
-    # Typed statements first: the first column's type, or None when there is no row.
+    # Typed statements first: the first column's type, or None when there is no row. A
+    # one-column statement has an overload of its own: pyright gives Any, not Any | None, for a
+    # Select[Any] matched against the variadic form.
+    @overload
+    async def scalar(
+        self,
+        statement: TypedReturnsRows[_T],
+        params: _ExecuteParams | None = None,
+        *,
+        execution_options: _ExecutionOptions | None = None,
+        bind_arguments: _BindArguments | None = None,
+        **kw: Any,
+    ) -> _T | None:
+        """Execute a statement and return the first column of its first row, or None.
+
+        Example::
+
+            count = await session.scalar(select(func.count()).select_from(User))
+        """
+
     @overload
     async def scalar(
         self,
@@ -479,7 +463,7 @@ class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
         """Begin a transaction: ``await session.begin()`` or ``async with session.begin():``."""
 
     def begin_nested(self) -> AsyncSessionTransaction:
-        """Begin a SAVEPOINT: ``async with session.begin_nested():`` rolls back only its own work."""
+        """Begin a SAVEPOINT: ``async with session.begin_nested():`` undoes only its own work."""
 
     def get_transaction(self) -> AsyncSessionTransaction | None:
         """Return the current root transaction, or None when none is in progress."""
@@ -631,165 +615,6 @@ class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
     ) -> None:
         """Close the session; the close completes even if the task is cancelled meanwhile."""
 
-class AsyncSessionTransaction(sqlalchemy_asyncio.AsyncSessionTransaction):
-    """A transaction (or SAVEPOINT) of an AsyncSession.
-
-    ``await session.begin()`` starts it; ``async with session.begin():`` also commits it on
-    success and rolls it back on error.
-    """
-
-    # sa_async's session, a subclass of the one SQLAlchemy's attribute holds.
-    session: AsyncSession  # pyright: ignore[reportIncompatibleVariableOverride]
-    """The session this transaction belongs to."""
-    nested: bool
-    """True for a SAVEPOINT."""
-    sync_transaction: SessionTransaction | None
-    """The sync ``SessionTransaction``, None until started."""
-    def __init__(self, session: AsyncSession, nested: bool = False) -> None:
-        """Prepare a transaction of ``session``; it starts when awaited or entered."""
-
-    def __await__(self) -> Generator[Any, None, Self]:
-        """Start the transaction and return it: ``transaction = await session.begin()``."""
-
-    async def __aenter__(self) -> Self:
-        """Start the transaction and return it."""
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Commit on success, roll back on error."""
-
-    @property
-    def is_active(self) -> bool:
-        """True while the transaction can still be used."""
-
-    @property
-    def connections(self) -> frozenset[AsyncConnection]:
-        """The connections this transaction holds."""
-
-    def bound_connection(
-        self,
-        bindkey: _AnyEntityKey | None = None,
-        *,
-        bind: _AsyncBind | None = None,
-        **kw: object,
-    ) -> AsyncConnection:
-        """Return the connection this transaction holds for ``bindkey`` (or ``bind``).
-
-        Acquires none: raises ``InvalidRequestError`` when the transaction has no connection
-        for that bind yet.
-        """
-
-    async def commit(self) -> None:
-        """Commit this transaction (or release this SAVEPOINT)."""
-
-    async def rollback(self) -> None:
-        """Roll back this transaction (or to this SAVEPOINT)."""
-
-# SQLAlchemy's base class is invariant in its session: ours is covariant, as the maker is.
-class _SessionBeginContext(_AsyncSessionContextManager[Any], Generic[_AS_co]):
-    """Returned by ``async_sessionmaker.begin()``: a session with a transaction."""
-
-    async_session: _AS_co
-    # sa_async's transaction, a subclass of the one SQLAlchemy's attribute holds.
-    trans: AsyncSessionTransaction  # pyright: ignore[reportIncompatibleVariableOverride]
-    committed: bool
-    def __init__(self, async_session: _AS_co) -> None: ...
-    async def __aenter__(self) -> _AS_co:
-        """Begin a transaction on the new session and return the session."""
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Commit (or roll back on error), then close the session; not stopped by cancellation."""
-
-class async_sessionmaker(sqlalchemy_asyncio.async_sessionmaker[Any], Generic[_AS_co]):
-    """A configured factory of async sessions.
-
-    ``async_sessionmaker(engine)`` makes ``AsyncSession[Session]`` objects;
-    ``class_=MyAsyncSession`` makes ``MyAsyncSession``; ``sync_session_class=Routing`` makes
-    ``AsyncSession[Routing]``. Example::
-
-        Session = async_sessionmaker(engine, expire_on_commit=False)
-        async with Session() as session: ...
-        async with Session.begin() as session: ...  # commits on success
-    """
-
-    # Narrower than SQLAlchemy's type[Any]: the class this maker builds (pyright wants mutable attributes invariant).
-    class_: type[_AS_co]  # pyright: ignore[reportIncompatibleVariableOverride]
-    """The session class this factory builds."""
-    kw: dict[str, Any]
-    """The keyword arguments passed to every session (``configure()`` updates them)."""
-
-    # Written on __new__ rather than as self-typed __init__ overloads: every checker (ty
-    # included) then infers the session type from class_ or sync_session_class alike.
-    # class_ first: it names the session class. Then sync_session_class: an AsyncSession of it.
-    # Neither: an AsyncSession of Session. (The later overloads name class_ too, so that a class_
-    # that is no AsyncSession class is an error rather than one more keyword for **kw.)
-    @overload
-    def __new__(
-        cls,
-        bind: _AsyncBind | None = None,
-        *,
-        class_: type[_AS_co],
-        autoflush: bool = True,
-        expire_on_commit: bool = True,
-        info: _InfoType | None = None,
-        **kw: object,
-    ) -> async_sessionmaker[_AS_co]:
-        """Configure the factory.
-
-        ``bind`` is the ``AsyncEngine`` (or ``AsyncConnection``) of its sessions; ``class_`` an
-        ``AsyncSession`` subclass to build; ``sync_session_class`` the sync ``Session`` class
-        they proxy; ``autoflush``, ``expire_on_commit`` and ``info`` configure each session;
-        other keyword arguments (``binds``, ``join_transaction_mode``, ...) are passed to
-        each session as they are.
-        """
-
-    @overload
-    def __new__(
-        cls,
-        bind: _AsyncBind | None = None,
-        *,
-        class_: type[AsyncSession] = ...,
-        sync_session_class: type[_S2],
-        autoflush: bool = True,
-        expire_on_commit: bool = True,
-        info: _InfoType | None = None,
-        **kw: object,
-    ) -> async_sessionmaker[AsyncSession[_S2]]: ...
-    @overload
-    def __new__(
-        cls,
-        bind: _AsyncBind | None = None,
-        *,
-        class_: type[AsyncSession] = ...,
-        autoflush: bool = True,
-        expire_on_commit: bool = True,
-        info: _InfoType | None = None,
-        **kw: object,
-    ) -> async_sessionmaker[AsyncSession[Session]]: ...
-    def __call__(self, **local_kw: object) -> _AS_co:
-        """Create a session; ``local_kw`` overrides the configuration (``info`` is merged)."""
-
-    def begin(self) -> _AsyncSessionContextManager[_AS_co]:
-        """Return ``async with maker.begin() as session:``: commit or roll back, then close.
-
-        Example::
-
-            async with Session.begin() as session:
-                session.add(user)
-        """
-
-    def configure(self, **new_kw: object) -> None:
-        """Change the configuration used by sessions created from now on."""
-
 def async_session(session: Session) -> AsyncSession | None:
     """Return the AsyncSession (of this library) proxying ``session``, or None."""
 
@@ -800,11 +625,9 @@ async def close_all_sessions() -> None:
     """Close every session in memory, sync and async."""
 
 __all__ = [
-    "AsyncAttrs",
     "AsyncSession",
     "AsyncSessionTransaction",
     "async_object_session",
     "async_session",
-    "async_sessionmaker",
     "close_all_sessions",
 ]

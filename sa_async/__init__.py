@@ -17,17 +17,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from .attrs import AsyncAttrs
+from .maker import async_sessionmaker
 from .protocols import AsyncSessionProtocol, SyncSessionProtocol
 from .scoping import async_scoped_session, scoped_session
 from .session import (
-    AsyncAttrs,
     AsyncSession,
-    AsyncSessionTransaction,
     async_object_session,
     async_session,
-    async_sessionmaker,
     close_all_sessions,
 )
+from .transaction import AsyncSessionTransaction
 
 __version__ = "0.1.0"
 

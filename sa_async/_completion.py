@@ -36,6 +36,12 @@ COMMITTED_NOTE = (
     "allowed to finish first, so the transaction is committed. Do not retry it."
 )
 
+
+def note_if_committed(returned: bool) -> str | None:
+    """The note for a cancellation held while a commit ran: it committed if it returned."""
+    return COMMITTED_NOTE if returned else None
+
+
 # The pure-Python Task.cancel and Future.cancel: frames between a canceller and the stand-in when
 # asyncio runs without its C accelerator.
 _TASK_CANCEL_CODES = frozenset(
@@ -260,4 +266,4 @@ class RunToCompletion(Generator[Any, Any, _T]):
         raise cancellation from failure
 
 
-__all__ = ["COMMITTED_NOTE", "CancellationDeferred", "RunToCompletion"]
+__all__ = ["COMMITTED_NOTE", "CancellationDeferred", "RunToCompletion", "note_if_committed"]

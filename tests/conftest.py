@@ -1,22 +1,39 @@
 """Shared fixtures: the databases (aiosqlite always, a PostgreSQL server the session starts itself),
-async engines on them, and the ORM models used across the runtime tests."""
+async engines on them, and the ORM models used across the runtime tests; and the helpers that
+several test modules use: rows stored and read back, statements counted, an operation held in
+progress in another task, the bridge calls recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, pool, text
+from sqlalchemy import Connection, event, func, pool, select, text
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.util import await_
 
-from sa_async import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sa_async import (
+    AsyncEngine,
+    AsyncSession,
+    async_scoped_session,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sa_async import session as session_module
+from sa_async.exc import ImplicitIOError
 from tests._pg import PostgresServer, find_pg_bindir
-from tests.models import Base
+from tests.models import Address, Base, User
 
 EngineFactory = Callable[[str], Awaitable[AsyncEngine]]
 ReadBack = Callable[[str], Awaitable[list[Any]]]
+Maker = async_sessionmaker[AsyncSession]
+AsyncScoped = async_scoped_session[AsyncSession]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DATABASES = ("sqlite", "postgresql")
@@ -147,3 +164,115 @@ def read_back(engine: AsyncEngine) -> ReadBack:
             return list((await connection.execute(text(sql))).all())
 
     return read
+
+
+@pytest.fixture
+def scoped(engine: AsyncEngine) -> AsyncScoped:
+    """An async registry scoped by task, on ``engine``."""
+    return async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
+
+
+class StatementCounter:
+    """Counts the statements an engine sends to its database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.count = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def sent(engine: AsyncEngine) -> StatementCounter:
+    """Count the statements ``engine`` sends from now on."""
+    return StatementCounter(engine)
+
+
+async def stored_names(read_back: ReadBack) -> list[str]:
+    """The names of the stored users, in the order of their ids."""
+    return [row[0] for row in await read_back("SELECT name FROM users ORDER BY id")]
+
+
+async def add_users(maker: Maker, *names: str) -> list[int]:
+    """Store one user per name; return their ids."""
+    async with maker.begin() as session:
+        users = [User(name=name) for name in names]
+        session.add_all(users)
+        await session.flush()
+        return [user.id for user in users]
+
+
+async def stored_user(maker: async_sessionmaker[AsyncSession], name: str = "ada") -> int:
+    """Store one user; return its id."""
+    async with maker.begin() as session:
+        user = User(name=name)
+        session.add(user)
+        await session.flush()
+        return user.id
+
+
+async def add_user_with_address(maker: Maker) -> int:
+    """Store a user with a bio and an address; return its id."""
+    async with maker.begin() as session:
+        user = User(name="ann", bio="bio", addresses=[Address(email="a@x")])
+        session.add(user)
+        await session.flush()
+        return user.id
+
+
+@contextlib.contextmanager
+def raises_implicit_io(attribute: str) -> Iterator[None]:
+    """Expect an attribute load outside the bridge refused before any IO, naming the attribute
+    (sa_async's ImplicitIOError, a MissingGreenlet)."""
+    with pytest.raises(ImplicitIOError, match=rf"^{re.escape(attribute)} .*awaitable_attrs"):
+        yield
+
+
+@contextlib.contextmanager
+def recorded_bridge_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
+    """Record the functions that AsyncSession runs in the greenlet bridge within the block."""
+    bridged: list[object] = []
+    # The runtime's module global (the stubs do not declare private imports).
+    real_run_in_bridge = getattr(session_module, "run_in_bridge")  # noqa: B009
+
+    async def recording_run_in_bridge(fn: Any, *args: Any, **kw: Any) -> Any:
+        bridged.append(fn)
+        return await real_run_in_bridge(fn, *args, **kw)
+
+    monkeypatch.setattr(session_module, "run_in_bridge", recording_run_in_bridge)
+    yield bridged
+
+
+async def wait_forever_in_the_bridge(session: AsyncSession, started: asyncio.Event) -> None:
+    """Run sync code in ``session`` that sets ``started`` and then waits (30 s) in the bridge."""
+
+    def sync_code(sync_session: Session) -> None:
+        started.set()
+        await_(asyncio.sleep(30))
+
+    await session.run_sync(sync_code)
+
+
+@contextlib.asynccontextmanager
+async def operation_in_progress(session: AsyncSession) -> AsyncIterator[asyncio.Task[Any]]:
+    """Run ``session.execute()`` in a task of its own, paused inside the bridge (before its
+    statement is sent) for as long as the block runs; the task is awaited at the end."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    def pause(orm_execute_state: ORMExecuteState) -> None:
+        if not release.is_set():
+            entered.set()
+            await_(release.wait())
+
+    event.listen(session.sync_session, "do_orm_execute", pause)
+    holder = asyncio.create_task(session.scalar(select(func.count(User.id))), name="the holder")
+    await entered.wait()
+    try:
+        yield holder
+    finally:
+        release.set()
+        if not holder.cancelled():
+            await holder
+        event.remove(session.sync_session, "do_orm_execute", pause)
+

@@ -1,11 +1,13 @@
-"""ORM models shared by the runtime tests."""
+"""ORM models, and session classes, shared by the runtime tests."""
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+from typing import Any
 
-from sa_async import AsyncAttrs
+from sqlalchemy import ClauseElement, Connection, Engine, ForeignKey, String, inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column, relationship
+
+from sa_async import AsyncAttrs, AsyncSession
 
 
 class Base(AsyncAttrs, DeclarativeBase):
@@ -33,7 +35,7 @@ class Address(Base):
 
 
 class Note(Base):
-    """Routed to the main database by ``RoutingSession`` in the session tests."""
+    """Routed to the main database by ``RoutingSession``."""
 
     __tablename__ = "notes"
 
@@ -42,9 +44,31 @@ class Note(Base):
 
 
 class AuditEntry(Base):
-    """Routed to the audit database by ``RoutingSession`` in the session tests."""
+    """Routed to the audit database by ``RoutingSession``."""
 
     __tablename__ = "audit_entries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message: Mapped[str] = mapped_column(String(100))
+
+
+class RoutingSession(Session):
+    """Sends AuditEntry statements to ``info["sync_engines"]["audit"]``, the rest to "main"."""
+
+    def get_bind(
+        self,
+        mapper: Any | None = None,
+        *,
+        clause: ClauseElement | None = None,
+        **kw: Any,
+    ) -> Engine | Connection:
+        engines: dict[str, Engine] = self.info["sync_engines"]
+        if mapper is not None and issubclass(inspect(mapper).class_, AuditEntry):
+            return engines["audit"]
+        return engines["main"]
+
+
+class TaggedAsyncSession(AsyncSession):
+    """A user subclass of AsyncSession, for ``class_=``."""
+
+    tag = "tagged"

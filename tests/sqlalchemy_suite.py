@@ -362,12 +362,21 @@ def summary(comparison: Comparison, version: str, seconds: float) -> str:
         f"  passed on sa_async:     {comparison.passed_on_sa_async}",
         f"  excluded as white-box:  {count('white-box')}",
         f"  excluded as scoped:     {count('scoped')}",
-        f"  failures:               {len(comparison.failures)}",
+        f"  regressions:            {len(comparison.failures)}",
     ]
     for test_id, outcome in comparison.failures.items():
         lines.append(f"    FAILED {test_id} (on sa_async: {outcome})")
+    # Worded so that a passing run prints nothing that reads as a failure: an excluded test
+    # that does not pass on sa_async is what its exclusion expects.
+    excluded_outcome = {
+        "passed": "passes anyway",
+        "skipped": "is skipped",
+        "failed": "does not pass, as the exclusion expects",
+    }
     for pattern, matched in comparison.excluded.items():
-        outcomes = ", ".join(f"{test_id}: {outcome}" for test_id, outcome in matched.items())
+        outcomes = "; ".join(
+            f"{test_id} {excluded_outcome[outcome]}" for test_id, outcome in matched.items()
+        )
         lines.append(f"    excluded {pattern}: {reasons[pattern]}")
         lines.append(f"      on sa_async: {outcomes or 'matches no test'}")
     return "\n".join(lines)

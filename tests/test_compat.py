@@ -84,7 +84,7 @@ async def test_install_async_session_provider_chains_ours_before_sqlalchemys_onc
     def answers() -> list[object]:
         return [inspect(user).async_session for user in (ann, bob, User(name="transient"))]
 
-    # Installed when sa_async.session was imported.
+    # Installed when sa_async was imported.
     assert answers() == [ours, theirs, None]
     # Installing again is a no-op: the chain is not wrapped a second time.
     _compat.install_async_session_provider(lambda sync_session: "a second provider")
@@ -99,7 +99,7 @@ async def test_find_async_sessions_from_sqlalchemy_chains_in_front_of_its_regist
     ours = AsyncSession(engine)
     theirs = sqlalchemy_asyncio.AsyncSession(engine)
     lookup = sqlalchemy_asyncio.AsyncSession._retrieve_proxy_for_target
-    # Installed when sa_async.session was imported: ours are found, SQLAlchemy's still are.
+    # Installed when sa_async was imported: ours are found, SQLAlchemy's still are.
     assert lookup(ours.sync_session, regenerate=False) is ours
     assert lookup(theirs.sync_session, regenerate=False) is theirs
     assert lookup(Session(), regenerate=False) is None

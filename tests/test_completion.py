@@ -5,7 +5,8 @@ work is done: chained to the work's error if it failed, with a note if it commit
 cancellation that the work asked for itself (the pool's ``pool_timeout``, a timeout, task group or
 cancel scope entered inside it) is delivered at once. A commit flushes as an ordinary operation
 first, so a cancellation or timeout there stops it with nothing committed; only the COMMIT runs to
-its end.
+its end. Commits and closes run in the calling task, and the end of ``maker.begin()`` closes
+through the session's own ``close()``.
 """
 
 from __future__ import annotations
@@ -482,3 +483,47 @@ async def test_an_anyio_deadline_while_a_commit_waits_for_the_pool_stops_it(
     assert checked_out(small_pool) == 0
     async with small_pool.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+
+
+# -- work run to completion, in the calling task
+
+
+async def test_commit_and_close_run_in_the_calling_task(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    tasks: list[object] = []
+    async with maker() as session:
+        sync_session = session.sync_session
+        event.listen(sync_session, "before_commit", lambda s: tasks.append(asyncio.current_task()))
+        event.listen(
+            sync_session, "after_transaction_end", lambda s, t: tasks.append(asyncio.current_task())
+        )
+        session.add(User(name="ann"))
+        await session.commit()
+        await session.get(User, 1)
+    assert tasks and all(task is asyncio.current_task() for task in tasks)
+
+
+class ClosingAsyncSession(AsyncSession):
+    """Counts its close() calls."""
+
+    closes = 0
+
+    async def close(self) -> None:
+        type(self).closes += 1
+        await super().close()
+
+
+async def test_sessionmaker_begin_closes_through_the_sessions_own_close(
+    engine: AsyncEngine,
+) -> None:
+    ClosingAsyncSession.closes = 0
+    maker = async_sessionmaker(engine, class_=ClosingAsyncSession)
+    async with maker.begin() as session:
+        session.add(User(name="ann"))
+    assert ClosingAsyncSession.closes == 1
+    with pytest.raises(LookupError):
+        async with maker.begin() as session:
+            raise LookupError
+    assert ClosingAsyncSession.closes == 2
+    assert checked_out(engine) == 0

@@ -279,4 +279,4 @@ def test_session_events_listen_on_the_sync_registry_as_on_sqlalchemys() -> None:
 def test_async_attrs_is_sqlalchemys_and_loads_through_sa_async() -> None:
     assert issubclass(User, sqlalchemy_asyncio.AsyncAttrs)
     loader = User(name="ann").awaitable_attrs
-    assert type(loader).__module__ == "sa_async.session"
+    assert type(loader).__module__ == "sa_async.attrs"

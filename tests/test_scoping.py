@@ -1,25 +1,21 @@
 """scoped_session and async_scoped_session against each database: one session per scope, every
-proxied member reaching the current scope's session, SQLAlchemy's errors and warnings, and the
-closing of the sessions whose scope has ended (finished tasks, exited threads, dropped keys)."""
+proxied member reaching the current scope's session, ``remove()``, SQLAlchemy's errors and
+warnings. The registry they keep their sessions in, and the closing of the sessions whose scope
+has ended, are in test_registry.py; the refusal of such a session, in test_guard.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import gc
 import inspect
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
 import sqlalchemy.orm as sqlalchemy_orm
-from sqlalchemy import Engine, NullPool, event, func, literal, select, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Query, Session, SessionTransaction, sessionmaker
-from sqlalchemy.util import await_, immutabledict
+from sqlalchemy.util import immutabledict
 
 import sa_async
 from sa_async import (
@@ -32,37 +28,11 @@ from sa_async import (
     scoped_session,
 )
 from sa_async._bridge import run_in_bridge
-from sa_async.exc import ScopeEndedError, ScopefuncError
+from sa_async.exc import ScopefuncError
 from sa_async.scoping import ScopeRegistry
-from tests.conftest import ReadBack, checked_out, untyped
+from tests.conftest import AsyncScoped, ReadBack, checked_out, untyped
 from tests.models import Address, User
-from tests.scoping_support import recorded_problems, sync_sqlite_engine, wait_until_checked_in
-
-AsyncScoped = async_scoped_session[AsyncSession]
-
-
-@pytest.fixture
-def scoped(engine: AsyncEngine) -> AsyncScoped:
-    """An async registry scoped by task, on ``engine``."""
-    return async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
-
-
-@pytest.fixture
-def thread_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = sync_sqlite_engine(tmp_path / "threads.db")
-    yield engine
-    engine.dispose()
-
-
-def in_new_thread(function: Any) -> Any:
-    """Run ``function`` in a thread of its own (which then exits); return its result."""
-    results: list[Any] = []
-    thread = threading.Thread(target=lambda: results.append(function()))
-    thread.start()
-    thread.join()
-    assert results, "the thread failed"
-    return results[0]
-
+from tests.scoping_support import wait_until_checked_in
 
 # -- the public surface
 
@@ -147,6 +117,16 @@ def test_scoped_session_warns_when_a_plain_callable_turns_out_async() -> None:
     registry = scoped_session(untyped(lambda: AsyncSession(engine)))
     with pytest.warns(sa_exc.SADeprecationWarning, match="async_scoped_session"):
         registry()
+
+
+def test_password_of_the_bind_url_never_appears_in_reprs_or_warnings() -> None:
+    engine = create_async_engine("postgresql+asyncpg://scott:tiger-secret@localhost/db")
+    scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
+    sync_scoped = scoped_session(sessionmaker(engine.sync_engine))
+    with pytest.warns(sa_exc.SADeprecationWarning) as caught:
+        scoped_session(untyped(async_sessionmaker(engine)))
+    for text_shown in (repr(scoped), repr(sync_scoped), repr(scoped.registry), *caught):
+        assert "tiger-secret" not in str(text_shown)
 
 
 # -- async_scoped_session
@@ -306,105 +286,6 @@ async def test_remove_completes_the_close_when_the_task_is_cancelled(
     assert len(scoped.registry) == 0
 
 
-async def test_session_of_a_finished_task_is_closed_and_forgotten(
-    scoped: AsyncScoped, engine: AsyncEngine
-) -> None:
-    async def leave_a_transaction_open() -> AsyncSession:
-        scoped.add(User(name="never committed"))
-        await scoped.flush()
-        return scoped()
-
-    with recorded_problems() as problems:
-        session = await asyncio.create_task(leave_a_transaction_open())
-        # The task's done callbacks run in the loop iteration that resumed this one.
-        await asyncio.sleep(0)
-        assert len(scoped.registry) == 0
-        await wait_until_checked_in(engine)
-    assert not session.in_transaction() and list(session) == []
-    assert problems == []
-    assert await scoped.scalar(select(func.count(User.id))) == 0
-    await scoped.remove()
-
-
-async def test_session_of_a_live_task_is_never_dropped(
-    scoped: AsyncScoped, engine: AsyncEngine
-) -> None:
-    resume = asyncio.Event()
-
-    async def long_lived() -> tuple[AsyncSession, AsyncSession, list[str]]:
-        session = scoped()
-        scoped.add(User(name="long-lived"))
-        await scoped.flush()
-        await resume.wait()
-        names = (await scoped.scalars(select(User.name))).all()
-        return session, scoped(), list(names)
-
-    async def short_lived(index: int) -> None:
-        await scoped.execute(select(literal(index)))
-
-    task = asyncio.create_task(long_lived())
-    await asyncio.sleep(0.01)
-    await asyncio.gather(*(short_lived(index) for index in range(50)))
-    gc.collect()
-    await asyncio.sleep(0.01)
-    assert len(scoped.registry) == 1
-    resume.set()
-    before, after, names = await task
-    assert before is after and names == ["long-lived"]
-    await wait_until_checked_in(engine)
-
-
-async def test_keys_that_cannot_be_weakly_referenced_are_kept_until_remove(
-    engine: AsyncEngine,
-) -> None:
-    scoped = async_scoped_session(async_sessionmaker(engine), scopefunc=lambda: None)
-
-    async def use() -> AsyncSession:
-        await scoped.execute(select(1))
-        return scoped()
-
-    first = await asyncio.create_task(use())
-    second = await asyncio.create_task(use())
-    assert first is second and len(scoped.registry) == 1
-    await asyncio.sleep(0.01)
-    assert scoped() is first and checked_out(engine) == 1
-    await scoped.remove()
-    assert checked_out(engine) == 0 and len(scoped.registry) == 0
-
-
-async def test_session_of_a_dropped_scope_key_is_closed(engine: AsyncEngine) -> None:
-    class Request:
-        pass
-
-    current_request: contextvars.ContextVar[Request] = contextvars.ContextVar("current_request")
-    scoped = async_scoped_session(async_sessionmaker(engine), current_request.get)
-
-    async def handle() -> AsyncSession:
-        current_request.set(Request())
-        await scoped.execute(select(1))
-        return scoped()
-
-    with recorded_problems() as problems:
-        # The task's context, and with it the request, goes when the task does.
-        session = await asyncio.create_task(handle())
-        gc.collect()
-        await wait_until_checked_in(engine)
-    assert len(scoped.registry) == 0 and not session.in_transaction()
-    assert problems == []
-
-
-async def test_registry_set_has_and_clear(scoped: AsyncScoped) -> None:
-    registry = scoped.registry
-    assert not registry.has() and len(registry) == 0
-    session = scoped.session_factory()
-    registry.set(session)
-    assert registry.has() and scoped() is session and len(registry) == 1
-    registry.clear()
-    assert not registry.has() and len(registry) == 0
-    await session.close()
-    assert "0 object(s)" in repr(registry) and "0 session(s)" in repr(scoped)
-
-
 async def test_class_level_members(scoped: AsyncScoped) -> None:
     user = User(name="ed")
     scoped.add(user)
@@ -502,230 +383,3 @@ def test_scoped_session_arguments_configure_and_custom_scopes() -> None:
     with pytest.warns(sa_exc.SAWarning, match="At least one scoped session is already present. "):
         scoped.configure(autoflush=False)
     assert len(scoped.registry) == 2
-
-
-# -- scoped_session across threads (a sync sqlite file)
-
-
-def test_each_thread_has_its_own_session(thread_engine: Engine) -> None:
-    scoped = scoped_session(sessionmaker(thread_engine))
-    mine = scoped()
-    theirs = in_new_thread(scoped)
-    assert theirs is not mine and scoped() is mine and len(scoped.registry) == 1
-    scoped.remove()
-
-
-def test_session_of_an_exited_thread_is_closed_and_forgotten(thread_engine: Engine) -> None:
-    scoped = scoped_session(sessionmaker(thread_engine))
-    mine = scoped()
-
-    def leave_a_transaction_open() -> Session:
-        scoped.add(User(name="never committed"))
-        scoped.flush()
-        assert thread_engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-        return scoped()
-
-    gc.disable()
-    try:
-        session = in_new_thread(leave_a_transaction_open)
-        # Closed by the thread's exit, not by the garbage collector.
-        assert thread_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    finally:
-        gc.enable()
-    assert not session.in_transaction() and list(session) == []
-    assert len(scoped.registry) == 1 and scoped() is mine
-    assert scoped.scalar(select(func.count(User.id))) == 0
-    scoped.remove()
-
-
-def test_asyncio_run_closes_the_session_of_its_main_task(tmp_path: Path) -> None:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'run.db'}")
-    scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
-
-    async def main() -> None:
-        await scoped.scalar(select(1))
-        assert checked_out(engine) == 1
-
-    with recorded_problems() as problems:
-        # The close starts after main() ends, as asyncio.run() cancels the tasks left over.
-        asyncio.run(main())
-        assert checked_out(engine) == 0 and len(scoped.registry) == 0
-        asyncio.run(engine.dispose())
-        gc.collect()
-    assert problems == []
-
-
-def test_readme_repeats_the_module_paragraph_on_ended_scopes() -> None:
-    def words(text: str) -> str:
-        return " ".join(text.replace("``", "`").split())
-
-    assert sa_async.scoping.__doc__ is not None
-    module_paragraph = sa_async.scoping.__doc__.split(
-        "Ended scopes (the README repeats this paragraph). ", 1
-    )[1]
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    readme_paragraph = readme.split("**Ended scopes.** ", 1)[1].split("\n\n", 1)[0]
-    assert words(readme_paragraph) == words(module_paragraph)
-
-
-def test_password_of_the_bind_url_never_appears_in_reprs_or_warnings() -> None:
-    engine = create_async_engine("postgresql+asyncpg://scott:tiger-secret@localhost/db")
-    scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
-    sync_scoped = scoped_session(sessionmaker(engine.sync_engine))
-    with pytest.warns(sa_exc.SADeprecationWarning) as caught:
-        scoped_session(untyped(async_sessionmaker(engine)))
-    for text_shown in (repr(scoped), repr(sync_scoped), repr(scoped.registry), *caught):
-        assert "tiger-secret" not in str(text_shown)
-
-
-# -- a session used after its scope ended
-
-
-async def test_a_session_used_after_its_scope_ended_refuses_before_any_io(
-    scoped: AsyncScoped, engine: AsyncEngine, read_back: ReadBack
-) -> None:
-    statements: list[str] = []
-
-    async def handle_request() -> AsyncSession:
-        scoped.add(User(name="handed on"))
-        await scoped.flush()
-        return scoped()
-
-    session = await asyncio.create_task(handle_request(), name="request 7")
-    await wait_until_checked_in(engine)
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        for use in (session.commit(), session.execute(select(1)), session.get(User, 1)):
-            with pytest.raises(ScopeEndedError, match="task 'request 7'") as raised:
-                await use
-            assert isinstance(raised.value, sa_exc.InvalidRequestError)
-        with pytest.raises(ScopeEndedError, match=r"add\(\) was refused"):
-            session.add(User(name="too late"))
-        # Closing it again is harmless: it is closed.
-        await session.close()
-        async with session:
-            pass
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-    assert statements == []
-    assert await read_back("SELECT name FROM users") == []
-
-
-async def test_an_operation_running_when_the_scope_ends_finishes_before_the_close(
-    scoped: AsyncScoped, engine: AsyncEngine, read_back: ReadBack
-) -> None:
-    commit_running = asyncio.Event()
-    background: list[asyncio.Task[None]] = []
-
-    def slow_before_commit(sync_session: Session) -> None:
-        commit_running.set()
-        await_(asyncio.sleep(0.05))
-
-    async def commit_later(session: AsyncSession) -> None:
-        await session.commit()
-
-    user = User(name="committed by the background task")
-
-    async def handle_request() -> AsyncSession:
-        session = scoped()
-        event.listen(session.sync_session, "before_commit", slow_before_commit)
-        session.add(user)
-        await session.flush()
-        background.append(asyncio.create_task(commit_later(session)))
-        await commit_running.wait()
-        return session  # the scope ends while the commit runs
-
-    with recorded_problems() as problems:
-        session = await asyncio.create_task(handle_request())
-        await background[0]
-        await wait_until_checked_in(engine)
-        assert await read_back("SELECT name FROM users") == [("committed by the background task",)]
-        # Closed once the commit was done (its objects detached): from then on it refuses.
-        for _ in range(100):
-            if user not in session:
-                break
-            await asyncio.sleep(0.01)
-        with pytest.raises(ScopeEndedError):
-            await session.execute(select(1))
-    assert problems == []
-
-
-# -- shutdown
-
-
-def run_with_cancelled_children(url: str, children: int) -> tuple[int, list[str]]:
-    """asyncio.run() a main task that leaves ``children`` tasks holding scoped sessions with a
-    connection each; return the connections still open once asyncio.run() has returned.
-
-    No pool: a connection is closed when it is checked in, in the loop it belongs to; one left
-    for a later loop to close would be a connection of a closed loop."""
-    engine = create_async_engine(url, poolclass=NullPool)
-    scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
-    opened: list[object] = []
-
-    def on_connect(dbapi_connection: object, record: object) -> None:
-        opened.append(dbapi_connection)
-
-    def on_close(dbapi_connection: object, record: object) -> None:
-        opened.remove(dbapi_connection)
-
-    event.listen(engine.sync_engine, "connect", on_connect)
-    event.listen(engine.sync_engine, "close", on_close)
-
-    async def child(started: asyncio.Event) -> None:
-        await scoped.execute(select(1))
-        started.set()
-        await asyncio.sleep(3600)
-
-    async def main() -> None:
-        events = [asyncio.Event() for _ in range(children)]
-        # Left running on purpose: asyncio.run() is to cancel them.
-        children_tasks = [asyncio.create_task(child(started)) for started in events]
-        assert len(children_tasks) == children
-        for started in events:
-            await started.wait()
-        assert len(opened) == children
-
-    with recorded_problems() as problems:
-        # asyncio.run() cancels the children as it shuts down: their sessions' closes start then.
-        asyncio.run(main())
-        gc.collect()
-    return len(opened), problems
-
-
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_asyncio_run_closes_the_scoped_sessions_of_the_tasks_it_cancels(
-    database: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'shutdown.db'}"
-        if database == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    assert run_with_cancelled_children(url, children=8) == (0, [])
-
-
-def test_the_close_of_a_scope_whose_engine_was_disposed_meanwhile_is_quiet() -> None:
-    async def main() -> None:
-        engine = create_async_engine("sqlite+aiosqlite://")
-        async with engine.begin() as connection:
-            await connection.run_sync(User.metadata.create_all)
-        scoped = async_scoped_session(async_sessionmaker(engine), asyncio.current_task)
-
-        async def handle_request() -> None:
-            scoped.add(User(name="ann"))
-            await scoped.flush()  # no commit, no remove()
-
-        await asyncio.create_task(handle_request())
-        await asyncio.sleep(0)
-        assert len(scoped.registry) == 0
-        # Disposing closes the in-memory database's one connection under the pending close.
-        await engine.dispose()
-
-    with recorded_problems() as problems:
-        asyncio.run(main())
-    assert problems == []

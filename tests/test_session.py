@@ -1,26 +1,22 @@
-"""AsyncSession, AsyncSessionTransaction, async_sessionmaker, AsyncAttrs and the module functions,
-run against each database; what was stored is read back on a connection of the test's own."""
+"""AsyncSession and the module functions, run against each database; what was stored is read
+back on a connection of the test's own. ``close()`` of a session without a transaction runs the
+sync close on the spot. Its transactions are in test_transaction.py, the sessionmaker in
+test_maker.py, AsyncAttrs in test_attrs.py, the binds in test_binds.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
-import re
 import typing
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy.ext.asyncio as sqlalchemy_asyncio
 import sqlalchemy.orm as sqlalchemy_orm
 from sqlalchemy import (
-    ClauseElement,
-    Connection,
     CursorResult,
-    Engine,
     Result,
     ScalarResult,
     delete,
@@ -34,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import exc as async_exc
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 from sqlalchemy.util import await_, immutabledict
 
 import sa_async
@@ -50,47 +46,22 @@ from sa_async import (
     async_sessionmaker,
     close_all_sessions,
 )
-from sa_async.exc import ImplicitIOError, SessionClassError, SyncBindError
-from tests.conftest import EngineFactory, ReadBack, checked_out, recreate_tables, untyped
-from tests.models import Address, AuditEntry, Base, Note, User
-
-Maker = async_sessionmaker[AsyncSession]
-
-
-async def stored_names(read_back: ReadBack) -> list[str]:
-    return [row[0] for row in await read_back("SELECT name FROM users ORDER BY id")]
-
-
-async def add_users(maker: Maker, *names: str) -> list[int]:
-    async with maker.begin() as session:
-        users = [User(name=name) for name in names]
-        session.add_all(users)
-        await session.flush()
-        return [user.id for user in users]
-
-
-@contextlib.contextmanager
-def raises_implicit_io(attribute: str) -> Iterator[None]:
-    """Expect an attribute load outside the bridge refused before any IO, naming the attribute
-    (sa_async's ImplicitIOError, a MissingGreenlet)."""
-    with pytest.raises(ImplicitIOError, match=rf"^{re.escape(attribute)} .*awaitable_attrs"):
-        yield
-
-
-class RoutingSession(Session):
-    """Sends AuditEntry statements to ``info["sync_engines"]["audit"]``, the rest to "main"."""
-
-    def get_bind(
-        self,
-        mapper: Any | None = None,
-        *,
-        clause: ClauseElement | None = None,
-        **kw: Any,
-    ) -> Engine | Connection:
-        engines: dict[str, Engine] = self.info["sync_engines"]
-        if mapper is not None and issubclass(inspect(mapper).class_, AuditEntry):
-            return engines["audit"]
-        return engines["main"]
+from sa_async._bridge import in_bridge
+from sa_async.exc import ConcurrentSessionUseError, SessionClassError
+from tests.conftest import (
+    Maker,
+    ReadBack,
+    add_users,
+    checked_out,
+    raises_implicit_io,
+    recorded_bridge_calls,
+    recreate_tables,
+    stored_names,
+    stored_user,
+    untyped,
+    wait_forever_in_the_bridge,
+)
+from tests.models import Address, RoutingSession, TaggedAsyncSession, User
 
 
 class SlowCloseSession(Session):
@@ -100,12 +71,6 @@ class SlowCloseSession(Session):
         self.info["close_started"].set()
         await_(asyncio.sleep(0.05))
         super().close()
-
-
-class TaggedAsyncSession(AsyncSession):
-    """A user subclass of AsyncSession, for ``class_=``."""
-
-    tag = "tagged"
 
 
 # -- the package's names
@@ -216,52 +181,6 @@ async def test_bind_to_an_async_connection_joins_its_transaction(
         ]
         await outer.rollback()
     assert await stored_names(read_back) == []
-
-
-async def test_unstarted_async_connection_is_refused(engine: AsyncEngine) -> None:
-    unstarted = engine.connect()
-    with pytest.raises(async_exc.AsyncContextNotStarted):
-        AsyncSession(unstarted)
-
-
-async def test_sync_engine_or_connection_as_bind_raises_sync_bind_error(
-    engine: AsyncEngine,
-) -> None:
-    assert issubclass(SyncBindError, sa_exc.ArgumentError)
-    with pytest.raises(SyncBindError, match="AsyncEngine"):
-        AsyncSession(untyped(engine.sync_engine))
-    async with engine.connect() as connection:
-        with pytest.raises(SyncBindError):
-            AsyncSession(untyped(connection.sync_connection))
-    with pytest.raises(SyncBindError):
-        AsyncSession(untyped("sqlite://"))
-    with pytest.raises(SyncBindError):
-        async_sessionmaker(untyped(engine.sync_engine))
-
-
-async def test_sync_engine_in_binds_raises_sync_bind_error_naming_the_key(
-    engine: AsyncEngine,
-) -> None:
-    users_table = Base.metadata.tables["users"]
-    with pytest.raises(SyncBindError, match=r"binds\[.*User"):
-        AsyncSession(binds={User: untyped(engine.sync_engine)})
-    session = AsyncSession(engine)
-    with pytest.raises(SyncBindError):
-        session.bind_mapper(User, untyped(engine.sync_engine))
-    with pytest.raises(SyncBindError):
-        session.bind_table(users_table, untyped(engine.sync_engine))
-    with pytest.raises(SyncBindError):
-        session.bind = untyped(engine.sync_engine)
-    # A refused bind leaves the session's binds as they were.
-    assert session.bind is engine
-    assert dict(session.binds) == {}
-
-
-def test_class_that_is_not_an_async_session_subclass_raises_session_class_error() -> None:
-    assert issubclass(SessionClassError, sa_exc.ArgumentError)
-    for wrong in (Session, object, AsyncSession(), sqlalchemy_asyncio.AsyncSession()):
-        with pytest.raises(SessionClassError, match="class_"):
-            async_sessionmaker(class_=untyped(wrong))
 
 
 def test_sync_session_class_that_is_not_a_session_raises_session_class_error() -> None:
@@ -833,111 +752,6 @@ async def test_in_transaction_and_nested_and_their_getters(engine: AsyncEngine) 
         assert not session.in_nested_transaction()
 
 
-async def test_bind_setter_binds_mapper_and_table(
-    engine: AsyncEngine, engine_factory: EngineFactory, tmp_path: Path
-) -> None:
-    other = await engine_factory(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
-    session = AsyncSession()
-    assert session.bind is None
-    session.bind = engine
-    assert session.bind is engine and session.sync_session.bind is engine.sync_engine
-    session.bind_mapper(Note, other)
-    session.bind_table(Base.metadata.tables["audit_entries"], other)
-    assert session.get_bind(Note) is other.sync_engine
-    assert session.get_async_bind(Note) is other
-    assert session.get_async_bind(AuditEntry) is other
-    assert session.get_async_bind(User) is engine
-    assert session.get_async_bind(bind=other) is other
-    session.add_all([Note(text="n"), AuditEntry(message="m"), User(name="u")])
-    await session.commit()
-    await session.close()
-    async with other.connect() as connection:
-        assert (await connection.scalars(select(Note.text))).all() == ["n"]
-        assert (await connection.scalars(select(AuditEntry.message))).all() == ["m"]
-        assert (await connection.scalars(select(User.name))).all() == []
-    async with engine.connect() as connection:
-        assert (await connection.scalars(select(User.name))).all() == ["u"]
-        assert (await connection.scalars(select(Note.text))).all() == []
-    session.bind = None
-    assert session.bind is None
-
-
-async def test_binds_mapping_translates_back_to_async_binds_and_is_read_only(
-    engine: AsyncEngine, engine_factory: EngineFactory, tmp_path: Path
-) -> None:
-    other = await engine_factory(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
-    notes_table = Base.metadata.tables["notes"]
-    session = AsyncSession(binds={User: engine, notes_table: other})
-    binds = session.binds
-    assert binds[User] is engine
-    assert binds[Base.metadata.tables["users"]] is engine
-    assert binds[notes_table] is other
-    # SQLAlchemy's read-only mapping type, as Session.binds has.
-    assert isinstance(binds, immutabledict)
-    assert isinstance(session.sync_session.binds, immutabledict)
-    with pytest.raises(TypeError):
-        untyped(binds)[Address] = engine
-    with pytest.raises(AttributeError):
-        untyped(session).binds = {}
-    session.bind_mapper(Address, other)
-    assert session.binds[Address] is other
-    async with session:
-        session.add_all([User(name="u"), Note(text="n")])
-        await session.commit()
-    async with other.connect() as connection:
-        assert (await connection.scalars(select(Note.text))).all() == ["n"]
-        assert (await connection.scalars(select(User.name))).all() == []
-
-
-@pytest.mark.parametrize("audit_database", ["sqlite", "postgresql"])
-async def test_routing_sync_session_class_sends_models_to_two_databases(
-    audit_database: str,
-    engine_factory: EngineFactory,
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
-) -> None:
-    main = await engine_factory(f"sqlite+aiosqlite:///{tmp_path / 'main.db'}")
-    audit_url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
-        if audit_database == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    audit = await engine_factory(audit_url)
-    maker = async_sessionmaker(
-        sync_session_class=RoutingSession,
-        info={"sync_engines": {"main": main.sync_engine, "audit": audit.sync_engine}},
-    )
-    async with maker.begin() as session:
-        assert isinstance(session.sync_session, RoutingSession)
-        session.add_all([Note(text="note"), AuditEntry(message="audited")])
-    async with maker() as session:
-        assert (await session.scalars(select(Note.text))).all() == ["note"]
-        assert (await session.scalars(select(AuditEntry.message))).all() == ["audited"]
-        assert session.get_bind(AuditEntry) is audit.sync_engine
-        assert session.get_bind(Note) is main.sync_engine
-        # The routing session's sync engines are not binds of the AsyncSession.
-        with pytest.raises(async_exc.AsyncBindNotFound):
-            session.get_async_bind(Note)
-    async with main.connect() as connection:
-        assert (await connection.scalars(select(Note.text))).all() == ["note"]
-        assert (await connection.scalars(select(AuditEntry.message))).all() == []
-    async with audit.connect() as connection:
-        assert (await connection.scalars(select(AuditEntry.message))).all() == ["audited"]
-        assert (await connection.scalars(select(Note.text))).all() == []
-    assert audit.dialect.name == audit_database
-
-
-async def test_get_async_bind_translates_a_given_bind(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        session = AsyncSession(engine)
-        assert session.get_async_bind(bind=connection) is connection
-        assert session.get_async_bind(User) is engine
-        assert session.get_async_bind(clause=select(User)) is engine
-    unbound = AsyncSession()
-    with pytest.raises(sa_exc.UnboundExecutionError):
-        unbound.get_async_bind(User)
-
-
 async def test_object_session_and_identity_key_classmethods(maker: Maker) -> None:
     (ann_id,) = await add_users(maker, "ann")
     async with maker() as session:
@@ -966,233 +780,106 @@ async def test_events_on_the_sync_session_fire(engine: AsyncEngine) -> None:
     assert seen == ["commit"]
 
 
-# -- transactions: begin, begin_nested, AsyncSessionTransaction
+# -- close() without a transaction, run on the spot
 
 
-async def test_awaited_begin_starts_a_transaction_committed_explicitly(
-    engine: AsyncEngine, read_back: ReadBack
+async def test_close_without_a_transaction_still_expunges_everything(
+    maker: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with AsyncSession(engine) as session:
-        transaction = await session.begin()
-        assert isinstance(transaction, AsyncSessionTransaction)
-        assert transaction.session is session
-        assert transaction.is_active and not transaction.nested
-        assert session.get_transaction() is transaction
-        assert isinstance(transaction.sync_transaction, SessionTransaction)
-        session.add(User(name="ann"))
-        await transaction.commit()
-        assert not transaction.is_active
-        assert not session.in_transaction()
-    assert await stored_names(read_back) == ["ann"]
+    user_id = await stored_user(maker)
+    async with maker() as session:
+        user = await session.get_one(User, user_id)
+        await session.commit()  # no transaction left: close takes the fast path
+        assert session.get_transaction() is None
+        await session.close()
+        assert user not in session
+        assert list(session) == []
 
 
-async def test_begin_context_commits_on_success_and_rolls_back_on_error(
-    engine: AsyncEngine, read_back: ReadBack
+async def test_close_with_a_transaction_still_completes_when_cancelled(
+    engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with AsyncSession(engine) as session:
-        async with session.begin() as transaction:
-            assert transaction.is_active
-            session.add(User(name="kept"))
-        assert not session.in_transaction()
-        with pytest.raises(LookupError):
-            async with session.begin():
-                session.add(User(name="lost"))
-                await session.flush()
-                raise LookupError
-        assert not session.in_transaction()
-    assert await stored_names(read_back) == ["kept"]
+    closing = asyncio.Event()
+
+    async def close_while_cancelled() -> None:
+        session = maker()
+        await session.get(User, 1)  # begins a transaction and checks out a connection
+        closing.set()
+        await session.close()
+
+    task = asyncio.ensure_future(close_while_cancelled())
+    await closing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert checked_out(engine) == 0
 
 
-async def test_transaction_rollback_discards_its_work(
-    engine: AsyncEngine, read_back: ReadBack
+async def test_close_of_an_empty_session_runs_the_sync_close_without_the_bridge(
+    maker: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with AsyncSession(engine) as session:
-        transaction = await session.begin()
-        session.add(User(name="lost"))
-        await session.flush()
-        await transaction.rollback()
-        assert not transaction.is_active
-    assert await stored_names(read_back) == []
+    closed: list[Session] = []
+    with recorded_bridge_calls(monkeypatch) as bridged:
+        async with maker() as session:
+            event.listen(session.sync_session, "after_transaction_end", untyped(closed.append))
+        assert bridged == []
+        # Closed for real: a session built with close_resets_only=False refuses further use.
+        final = maker(close_resets_only=False)
+        await final.close()
+        with pytest.raises(Exception, match="closed"):
+            final.add(User(name="late"))
 
 
-async def test_nested_savepoint_rollback_keeps_the_outer_work(
-    engine: AsyncEngine, read_back: ReadBack
+async def test_close_that_detaches_objects_still_fires_its_events_in_the_bridge(
+    maker: async_sessionmaker[AsyncSession],
 ) -> None:
-    async with AsyncSession(engine) as session:
-        async with session.begin():
-            session.add(User(name="outer"))
-            savepoint = await session.begin_nested()
-            session.add(User(name="inner, rolled back"))
-            await session.flush()
-            await savepoint.rollback()
-            with pytest.raises(KeyError):
-                async with session.begin_nested():
-                    session.add(User(name="inner, raised"))
-                    await session.flush()
-                    raise KeyError
-            async with session.begin_nested():
-                session.add(User(name="inner, released"))
-            assert session.in_transaction() and not session.in_nested_transaction()
-    assert await stored_names(read_back) == ["outer", "inner, released"]
+    user_id = await stored_user(maker)
+    detached: list[bool] = []
+    async with maker() as session:
+        user = await session.get_one(User, user_id)
+        await session.commit()  # no transaction left, but an object to detach
+        event.listen(
+            session.sync_session,
+            "persistent_to_detached",
+            lambda sync_session, instance: detached.append(in_bridge()),
+        )
+        await session.close()
+        assert user not in session
+    assert detached == [True]
 
 
-async def test_savepoint_recovers_from_an_integrity_error(
-    engine: AsyncEngine, read_back: ReadBack
+class AwaitingCloseSession(Session):
+    """A sync Session whose close() awaits: it needs the bridge even with nothing to end."""
+
+    def close(self) -> None:
+        await_(asyncio.sleep(0))
+        super().close()
+
+
+async def test_close_of_a_session_class_overriding_close_goes_through_the_bridge(
+    engine: AsyncEngine,
 ) -> None:
-    async with AsyncSession(engine) as session:
-        session.add(User(id=1, name="first"))
-        await session.flush()
-        with pytest.raises(sa_exc.IntegrityError):
-            async with session.begin_nested():
-                session.add(User(id=1, name="duplicate"))
-        session.add(User(id=2, name="second"))
-        await session.commit()
-    assert await stored_names(read_back) == ["first", "second"]
+    session = AsyncSession(engine, sync_session_class=AwaitingCloseSession)
+    await session.close()
 
 
-async def test_transaction_connections_and_bound_connection(engine: AsyncEngine) -> None:
-    async with AsyncSession(engine) as session:
-        transaction = await session.begin()
-        assert transaction.connections == frozenset()
-        connection = await session.connection()
-        assert transaction.connections == frozenset({connection})
-        assert transaction.bound_connection() is connection
-        assert transaction.bound_connection(User) is connection
-        assert transaction.bound_connection(bind=engine) is connection
-        await transaction.rollback()
-        fresh = await session.begin()
-        with pytest.raises(sa_exc.InvalidRequestError, match="not acquired a connection"):
-            fresh.bound_connection()
-        await fresh.rollback()
-
-
-async def test_transaction_not_started_raises_context_not_started(engine: AsyncEngine) -> None:
-    async with AsyncSession(engine) as session:
-        transaction = session.begin()
-        assert not session.in_transaction()
-        for use in (
-            lambda: transaction.is_active,
-            lambda: transaction.connections,
-            lambda: transaction.bound_connection(),
-        ):
-            with pytest.raises(async_exc.AsyncContextNotStarted):
-                use()
-        with pytest.raises(async_exc.AsyncContextNotStarted):
-            await transaction.commit()
-        with pytest.raises(async_exc.AsyncContextNotStarted):
-            await transaction.rollback()
-        assert issubclass(async_exc.AsyncContextNotStarted, sa_exc.InvalidRequestError)
-
-
-async def test_starting_a_transaction_twice_raises(engine: AsyncEngine) -> None:
-    async with AsyncSession(engine) as session:
-        transaction = await session.begin()
-        with pytest.raises(sa_exc.InvalidRequestError):
-            await transaction
-        # A second transaction while one is in progress, as with a sync Session.
-        with pytest.raises(sa_exc.InvalidRequestError, match="already"):
-            await session.begin()
-        await transaction.commit()
-        with pytest.raises(sa_exc.InvalidRequestError):
-            async with transaction:
-                pass
-        await session.execute(select(User))  # autobegin
-        with pytest.raises(sa_exc.InvalidRequestError, match="already"):
-            async with session.begin():
-                pass
-
-
-# -- async_sessionmaker
-
-
-async def test_sessionmaker_builds_configured_sessions(engine: AsyncEngine) -> None:
-    maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+async def test_close_of_an_empty_session_is_still_refused_during_another_tasks_operation(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
     session = maker()
-    assert type(session) is AsyncSession
-    assert session.bind is engine
-    assert session.sync_session.expire_on_commit is False
-    assert session.autoflush is False
-    local = maker(autoflush=True)
-    assert local.autoflush is True and local.sync_session.expire_on_commit is False
-    assert maker.class_ is AsyncSession
-    assert maker.kw["expire_on_commit"] is False
+    started = asyncio.Event()
 
+    def hold(sync_session: Session) -> None:
+        started.set()
+        await_(asyncio.sleep(0.05))
 
-def test_sessionmaker_merges_local_info_over_its_own() -> None:
-    maker = async_sessionmaker(info={"a": 1, "b": 1})
-    assert maker().info == {"a": 1, "b": 1}
-    assert maker(info={"b": 2, "c": 3}).info == {"a": 1, "b": 2, "c": 3}
-    assert maker.kw["info"] == {"a": 1, "b": 1}
-    first, second = maker(), maker()
-    first.info["mutated"] = True
-    assert "mutated" not in second.info and "mutated" not in maker.kw["info"]
-
-
-def test_sessionmaker_configure_changes_later_sessions(tmp_path: Path) -> None:
-    maker = async_sessionmaker()
-    before = maker()
-    other = sa_async.create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    maker.configure(bind=other, expire_on_commit=False)
-    after = maker()
-    assert before.bind is None
-    assert after.bind is other and after.sync_session.expire_on_commit is False
-
-
-def test_sessionmaker_repr_shows_class_and_settings() -> None:
-    maker = async_sessionmaker(class_=TaggedAsyncSession, expire_on_commit=False)
-    shown = repr(maker)
-    assert shown.startswith("async_sessionmaker(class_='TaggedAsyncSession'")
-    assert "expire_on_commit=False" in shown and "bind=None" in shown
-
-
-async def test_sessionmaker_class_and_sync_session_class(engine: AsyncEngine) -> None:
-    maker = async_sessionmaker(engine, class_=TaggedAsyncSession)
-    session = maker()
-    assert type(session) is TaggedAsyncSession and session.tag == "tagged"
-    routed = async_sessionmaker(engine, sync_session_class=RoutingSession)()
-    assert type(routed) is AsyncSession
-    assert type(routed.sync_session) is RoutingSession
-
-
-async def test_sessionmaker_begin_commits_and_closes(
-    engine: AsyncEngine, maker: Maker, read_back: ReadBack
-) -> None:
-    async with maker.begin() as session:
-        assert isinstance(session, AsyncSession)
-        assert session.in_transaction()
-        ann = User(name="ann")
-        session.add(ann)
-    assert await stored_names(read_back) == ["ann"]
-    assert not session.in_transaction()
-    assert inspect(ann).detached
-    assert checked_out(engine) == 0
-
-
-async def test_sessionmaker_begin_rolls_back_on_error_and_closes(
-    engine: AsyncEngine, maker: Maker, read_back: ReadBack
-) -> None:
-    with pytest.raises(RuntimeError, match="body failed"):
-        async with maker.begin() as session:
-            ann = User(name="ann")
-            session.add(ann)
-            await session.flush()
-            raise RuntimeError("body failed")
-    assert await stored_names(read_back) == []
-    assert inspect(ann).transient  # expunged by the rollback
-    assert checked_out(engine) == 0
-
-
-async def test_sessionmaker_begin_reports_a_failed_commit(
-    engine: AsyncEngine, maker: Maker, read_back: ReadBack
-) -> None:
-    (ann_id,) = await add_users(maker, "ann")
-    with pytest.raises(sa_exc.IntegrityError):
-        async with maker.begin() as session:
-            session.add(User(name="new"))
-            session.add(User(id=ann_id, name="duplicate key"))
-    assert await stored_names(read_back) == ["ann"]
-    assert checked_out(engine) == 0
+    holder = asyncio.ensure_future(session.run_sync(hold))
+    await started.wait()
+    assert session.get_transaction() is None
+    with pytest.raises(ConcurrentSessionUseError, match=r"so close\(\) from"):
+        await session.close()
+    await holder
+    await session.close()
 
 
 # -- async context managers under errors and cancellation
@@ -1211,14 +898,6 @@ async def test_session_context_closes_when_the_body_raises(
     assert checked_out(engine) == 0
     assert not inspect(ann).persistent and ann not in session
     assert await stored_names(read_back) == []
-
-
-async def wait_forever_in_the_bridge(session: AsyncSession, started: asyncio.Event) -> None:
-    def sync_code(sync_session: Session) -> None:
-        started.set()
-        await_(asyncio.sleep(30))
-
-    await session.run_sync(sync_code)
 
 
 async def test_session_context_closes_when_the_task_is_cancelled_during_io(
@@ -1284,105 +963,7 @@ async def test_session_context_finishes_close_when_cancelled_during_it(
     assert ann not in session
 
 
-@contextlib.asynccontextmanager
-async def session_with_begin(engine: AsyncEngine) -> typing.AsyncIterator[AsyncSession]:
-    async with AsyncSession(engine) as session, session.begin():
-        yield session
-
-
-# The two ways of opening a session with a transaction in one `async with`.
-BEGIN_CONTEXTS: dict[str, typing.Callable[[AsyncEngine, Maker], typing.Any]] = {
-    "session.begin()": lambda engine, maker: session_with_begin(engine),
-    "maker.begin()": lambda engine, maker: maker.begin(),
-}
-
-
-@pytest.mark.parametrize("begin_context", BEGIN_CONTEXTS)
-async def test_begin_context_rolls_back_and_closes_when_the_task_is_cancelled(
-    engine: AsyncEngine, maker: Maker, read_back: ReadBack, begin_context: str
-) -> None:
-    started = asyncio.Event()
-
-    async def body() -> None:
-        async with BEGIN_CONTEXTS[begin_context](engine, maker) as session:
-            session.add(User(name="lost"))
-            await session.flush()
-            await wait_forever_in_the_bridge(session, started)
-
-    task = asyncio.ensure_future(body())
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert checked_out(engine) == 0
-    assert await stored_names(read_back) == []
-
-
-async def test_sessionmaker_begin_completes_a_commit_cancelled_midway(
-    engine: AsyncEngine, maker: Maker, read_back: ReadBack
-) -> None:
-    commit_started = asyncio.Event()
-
-    def slow_before_commit(sync_session: Session) -> None:
-        commit_started.set()
-        await_(asyncio.sleep(0.05))
-
-    async def body() -> None:
-        async with maker.begin() as session:
-            event.listen(session.sync_session, "before_commit", slow_before_commit)
-            session.add(User(name="committed"))
-
-    task = asyncio.ensure_future(body())
-    await commit_started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # Neither half-committed nor abandoned: the commit finished, then the task was cancelled.
-    assert await stored_names(read_back) == ["committed"]
-    assert checked_out(engine) == 0
-
-
-# -- AsyncAttrs, async_object_session, async_session, InstanceState.async_session
-
-
-async def test_awaitable_attrs_load_relationships_deferred_and_expired_attributes(
-    maker: Maker,
-) -> None:
-    (ann_id,) = await add_users(maker, "ann")
-    async with maker.begin() as session:
-        session.add_all(
-            [Address(email="1@x", user_id=ann_id), Address(email="2@x", user_id=ann_id)]
-        )
-        (await session.get_one(User, ann_id)).bio = "deferred bio"
-    async with maker() as session:
-        ann = await session.get_one(User, ann_id)
-        with raises_implicit_io("User.addresses"):
-            _ = ann.addresses
-        addresses = await ann.awaitable_attrs.addresses
-        assert [address.email for address in addresses] == ["1@x", "2@x"]
-        assert ann.addresses is addresses
-        with raises_implicit_io("User.bio"):
-            _ = ann.bio
-        assert await ann.awaitable_attrs.bio == "deferred bio"
-    async with maker() as session:
-        address = await session.get_one(Address, addresses[0].id)
-        with raises_implicit_io("Address.user"):
-            _ = address.user
-        assert (await address.awaitable_attrs.user).name == "ann"
-        session.expire(address)
-        assert await address.awaitable_attrs.email == "1@x"
-        with pytest.raises(AttributeError):
-            # Untyped: the plugin reports the unknown name, which this test makes on purpose.
-            await untyped(address.awaitable_attrs).no_such_attribute
-
-
-async def test_awaitable_attrs_work_with_sqlalchemys_session_too(engine: AsyncEngine) -> None:
-    async with sqlalchemy_asyncio.AsyncSession(engine) as theirs:
-        theirs.add(User(name="ann", addresses=[Address(email="a@x")]))
-        await theirs.commit()
-        ann = await theirs.scalar(select(User))
-        assert ann is not None
-        assert [a.email for a in await ann.awaitable_attrs.addresses] == ["a@x"]
+# -- async_object_session, async_session, InstanceState.async_session
 
 
 async def test_async_object_session_and_async_session(engine: AsyncEngine) -> None:
@@ -1406,6 +987,15 @@ async def test_async_session_forgets_a_collected_session(engine: AsyncEngine) ->
     gc.collect()
     assert async_session(sync_session) is None
     assert async_object_session(ann) is None
+
+
+def test_the_sync_session_holds_its_async_session_weakly(engine: AsyncEngine) -> None:
+    session = AsyncSession(engine)
+    sync_session = session.sync_session
+    assert async_session(sync_session) is session
+    del session
+    gc.collect()
+    assert async_session(sync_session) is None
 
 
 async def test_instance_state_async_session_for_ours_and_sqlalchemys_at_once(

@@ -46,7 +46,7 @@ def test_the_walk_finds_the_generic_classes() -> None:
         "AsyncSession",
         "AsyncSessionProtocol",
         "ScopeRegistry",
-        "_SessionBeginContext",
+        "SessionBeginContext",
         "async_scoped_session",
         "async_sessionmaker",
         "scoped_session",

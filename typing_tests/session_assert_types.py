@@ -61,7 +61,7 @@ def takes_any_session(session: AsyncSession) -> None:
 
 
 def misuse_of_the_constructor_is_an_error(engine: AsyncEngine) -> None:
-    AsyncSession(create_engine("sqlite://"))  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
+    AsyncSession(create_engine("sqlite://"))  # type: ignore[call-overload, sa-async-sync-bind, unused-ignore]  # pyright: ignore[reportArgumentType]
     AsyncSession(engine, sync_session_class=dict)  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
     _routing: AsyncSession[RoutingSession] = AsyncSession(engine)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 
@@ -187,7 +187,7 @@ def sessionmakers_carry_the_session_type(engine: AsyncEngine) -> None:
     widened: async_sessionmaker[AsyncSession] = custom
     del annotated, widened
     async_sessionmaker(engine, class_=Session)  # type: ignore[type-var, sa-async-session-class, unused-ignore]  # pyright: ignore[reportCallIssue, reportArgumentType]
-    async_sessionmaker(create_engine("sqlite://"))  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
+    async_sessionmaker(create_engine("sqlite://"))  # type: ignore[call-overload, sa-async-sync-bind, unused-ignore]  # pyright: ignore[reportArgumentType]
 
 
 async def begin_gives_the_session_type(engine: AsyncEngine) -> None:

@@ -82,13 +82,11 @@ class StubMember:
     definitions: int
 
 
-def async_session_members() -> dict[str, StubMember]:
-    """The public members the stubs declare on AsyncSession, with their docstrings."""
-    module = ast.parse(STUB_SESSION.read_text())
+def stub_members(stub: Path, class_name: str) -> dict[str, StubMember]:
+    """The public members (and ``__call__``) a stub class declares, with their docstrings."""
+    module = ast.parse(stub.read_text())
     (cls,) = [
-        node
-        for node in module.body
-        if isinstance(node, ast.ClassDef) and node.name == "AsyncSession"
+        node for node in module.body if isinstance(node, ast.ClassDef) and node.name == class_name
     ]
     docstrings: dict[str, str | None] = {}
     overloads: dict[str, int] = {}
@@ -113,7 +111,7 @@ def async_session_members() -> dict[str, StubMember]:
     return {
         name: StubMember(name, docstring, overloads.get(name, 0), definitions.get(name, 1))
         for name, docstring in docstrings.items()
-        if not name.startswith("_")
+        if not name.startswith("_") or name == "__call__"
     }
 
 
@@ -128,7 +126,8 @@ def words(text: str) -> str:
     return " ".join(text.replace("``", "`").split())
 
 
-MEMBERS = async_session_members()
+MEMBERS = stub_members(STUB_SESSION, "AsyncSession")
+MAKER_MEMBERS = stub_members(ROOT / "sa_async-stubs" / "maker.pyi", "async_sessionmaker")
 # Attributes that jedi finds in SQLAlchemy's AsyncSession, the runtime base class of sa_async's.
 JEDI_FOLLOWS_SQLALCHEMY = frozenset({"sync_session", "sync_session_class"})
 SQLALCHEMY_SESSION = Path(sqlalchemy_asyncio_session.__file__)
@@ -313,6 +312,7 @@ def document(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "textDocument": {
                 "hover": {"contentFormat": markup},
                 "completion": {"completionItem": {"documentationFormat": markup}},
+                "signatureHelp": {"signatureInformation": {"documentationFormat": markup}},
             },
         }
         server.request(
@@ -402,6 +402,24 @@ def test_hover_on_a_sessionmaker_shows_its_session_type(document: OpenDocument) 
     assert "Configure the factory." in call, call
 
 
+def test_calling_a_sessionmaker_shows_its_call_documentation_in_signature_help(
+    document: OpenDocument,
+) -> None:
+    call = MAKER_MEMBERS["__call__"].docstring
+    assert call is not None
+    line, character = position("maker().sync_session", len("maker("))
+    result = document.server.request("textDocument/signatureHelp", document.at(line, character))
+    (signature,) = result["signatures"]
+    assert signature["label"].startswith("(**local_kw: object)"), signature
+    assert summary(call) in words(signature["documentation"]["value"]), signature
+    # basedpyright limitation: a hover on the call of an instance shows __call__'s documentation
+    # only for classes defined in source files, not in stubs (its hover provider skips that
+    # fallback for stub-defined classes): the hover shows the call's signature without it.
+    hover = document.hover("maker().sync_session", len("mak"))
+    assert "def maker(**local_kw: object) -> AsyncSession[RoutingSession]" in hover, hover
+    assert summary(call) not in words(hover), hover
+
+
 def test_the_module_has_no_other_error(document: OpenDocument) -> None:
     diagnostics = document.server.wait_for_diagnostics(document.uri)
     # Errors and warnings; only the line still being typed is incomplete.
@@ -451,17 +469,15 @@ def test_jedi_completes_session_members_with_their_documentation(script: jedi.Sc
         if member.docstring is None:
             continue
         shown = summary(member.docstring) in words(completion.docstring())
-        # jedi limitations. It takes a member's documentation from the runtime class: where
-        # sa_async's class body defines the member, that definition's (the runtime leaves
-        # documentation to the stubs); where the runtime builds the member from its tables of
-        # names, jedi finds the member in the runtime's base class, SQLAlchemy's AsyncSession, and
-        # shows SQLAlchemy's documentation of the same method. Of several definitions (overloads,
-        # a property and its setter) it shows the last, which has no docstring.
-        expected = (
-            member.definitions == 1
-            and member.name not in runtime
-            and member.name not in sqlalchemys
-        )
+        # jedi limitations. It takes a member's documentation from the runtime class, not from
+        # the stub: where sa_async's class body defines the member, that definition's, which
+        # tools/generate_stubs.py writes from the stub (the first overload's docstring), except
+        # for a property with a setter, of whose two definitions jedi shows the last, the setter,
+        # which has none; where the runtime installs the member from the table in _surface.py,
+        # jedi finds the member in the runtime's base class, SQLAlchemy's AsyncSession, and shows
+        # SQLAlchemy's documentation of the same method.
+        assert member.name in runtime or member.name in sqlalchemys, member.name
+        expected = runtime.get(member.name) == 1
         assert shown == expected, (member.name, completion.docstring())
         if member.overloads:
             assert completion.docstring().startswith(f"{member.name}("), member.name
@@ -484,17 +500,20 @@ def sqlalchemy_async_session_names() -> set[str]:
     }
 
 
-def runtime_async_session_names() -> set[str]:
-    """The methods and properties that the runtime's AsyncSession class body defines itself."""
+def runtime_async_session_names() -> dict[str, int]:
+    """The methods and properties that the runtime's AsyncSession class body defines itself, and
+    how many definitions each has (a property with a setter has two)."""
     module = ast.parse((ROOT / "sa_async" / "session.py").read_text())
     (cls,) = [
         node
         for node in module.body
         if isinstance(node, ast.ClassDef) and node.name == "AsyncSession"
     ]
-    return {
-        node.name for node in cls.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
+    definitions: dict[str, int] = {}
+    for node in cls.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            definitions[node.name] = definitions.get(node.name, 0) + 1
+    return definitions
 
 
 def inferred(script: jedi.Script, needle: str, offset: int) -> list[str]:
@@ -513,4 +532,4 @@ def test_jedi_infers_the_sync_session_type(script: jedi.Script) -> None:
     assert inferred(script, "maker().sync_session", len("maker().sync")) == [
         "sqlalchemy.orm.session.Session"
     ]
-    assert inferred(script, "maker =", 1) == ["sa_async.session.async_sessionmaker"]
+    assert inferred(script, "maker =", 1) == ["sa_async.maker.async_sessionmaker"]

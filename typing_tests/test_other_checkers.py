@@ -62,25 +62,6 @@ LIMITATIONS = (
     ),
     *(
         Limitation(
-            "pyrefly",
-            "scoping_assert_types.py",
-            "async_scoped_session_carries_the_session_type",
-            line,
-            "assert-type",
-            "pyrefly solves a class's type variable to its PEP 696 default when the argument "
-            "is a call of an overloaded __new__ written inline: async_scoped_session("
-            "async_sessionmaker(engine, sync_session_class=RoutingSession), ...) becomes "
-            "async_scoped_session[AsyncSession[Session]]. The same sessionmaker assigned to a "
-            "variable first, or a type variable without a default, is inferred correctly.",
-        )
-        for line in (
-            "assert_type(routing, async_scoped_session[AsyncSession[RoutingSession]])",
-            "assert_type(routing.sync_session, RoutingSession)",
-            "assert_type(routing.no_autoflush, AbstractContextManager[RoutingSession, None])",
-        )
-    ),
-    *(
-        Limitation(
             "ty",
             file,
             function,

@@ -6,9 +6,11 @@ take its members from another; stubtest wants each runtime member, the registrie
 built from tuples of names included, declared on its own class; and a protocol matches only the
 members it spells out. So ``AsyncSession``, ``async_scoped_session`` and ``AsyncSessionProtocol``
 (and, for the sync ``Session``, ``scoped_session`` and ``SyncSessionProtocol``) each write every
-member out: signature, overloads and docstring. Written three times, the copies can drift: an
-overload added to ``AsyncSession.execute`` alone, a parameter renamed or a default changed in
-one copy, a docstring corrected in one place.
+member out: signature, overloads and docstring. ``tools/generate_stubs.py`` writes the copies
+from ``AsyncSession`` and ``scoped_session`` (``test_generated_stubs.py`` runs its ``--check``);
+this test reads what it wrote in another way, so that a copy that drifts (an overload added to
+``AsyncSession.execute`` alone, a parameter renamed or a default changed in one copy, a
+docstring corrected in one place) fails here too, by a rule of its own.
 
 What is compared, read from the stub sources with ``ast`` (no type checker runs):
 
@@ -47,16 +49,44 @@ docstrings are ``scoped_session``'s with "the current session" read as "the sess
 from __future__ import annotations
 
 import ast
+import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
-STUBS = Path(__file__).resolve().parent.parent / "sa_async-stubs"
+ROOT = Path(__file__).resolve().parent.parent
+STUBS = ROOT / "sa_async-stubs"
+
+
+def _generator() -> ModuleType:
+    """``tools/generate_stubs.py``, which writes the copies and holds their tables."""
+    spec = importlib.util.spec_from_file_location(
+        "generate_stubs", ROOT / "tools" / "generate_stubs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+generate_stubs = _generator()
 
 # Members of the registries that are their own, not a session's.
 REGISTRY_OWN = frozenset(
-    {"__init__", "__call__", "configure", "remove", "query_property", "registry", "session_factory"}
+    {
+        "__new__",
+        "__init__",
+        "__call__",
+        "configure",
+        "remove",
+        "query_property",
+        "registry",
+        "session_factory",
+    }
 )
 # AsyncSession members that async_scoped_session does not proxy, and why.
 NOT_PROXIED_BY_THE_ASYNC_REGISTRY = {
@@ -70,37 +100,20 @@ LEFT_OUT_OF_THE_ASYNC_PROTOCOL = {
     "sync_session_class": "not on async_scoped_session, which the protocol must also describe",
     "__aenter__": "not on async_scoped_session, which the protocol must also describe",
     "__aexit__": "not on async_scoped_session, which the protocol must also describe",
-    "object_session": "a classmethod: called on the class, not on a session passed in",
-    "identity_key": "a classmethod: called on the class, not on a session passed in",
     "close_all": "a deprecated classmethod, called on the class",
 }
-# scoped_session members that SyncSessionProtocol leaves out, and why.
-LEFT_OUT_OF_THE_SYNC_PROTOCOL = {
-    "info": "Session declares it with a descriptor class that pyright does not resolve in a "
-    "protocol match (see SyncSessionProtocol's docstring)",
-    "no_autoflush": "as info: a descriptor class of SQLAlchemy's",
-    "object_session": "a classmethod: called on the class, not on a session passed in",
-    "identity_key": "a classmethod: called on the class, not on a session passed in",
-}
-# SyncSessionProtocol members whose annotations (and so docstrings) are looser than
-# scoped_session's, because the protocol must accept Session as SQLAlchemy declares it.
+# SyncSessionProtocol's exceptions are the generator's tables, each entry with its reason: the
+# scoped_session members it leaves out, those it types looser (because the protocol must accept
+# Session as SQLAlchemy declares it), those it declares without **kw, and the aliases it spells
+# as Session declares them (dict is invariant), where scoped_session accepts any Mapping.
+LEFT_OUT_OF_THE_SYNC_PROTOCOL = dict(generate_stubs.SYNC_PROTOCOL_LEFT_OUT)
 SYNC_PROTOCOL_LOOSER = {
-    "execute": "Session.execute returns a plain Result, also for DML (no CursorResult "
-    "overloads), and pyright matches no two TypeVarTuple overloads of it to one protocol "
-    "overload, so the list-of-parameter-sets overload takes and returns untyped rows",
-    "query": "pyright matches no overload of Session.query with eight typed columns and more "
-    "to a protocol overload that returns them typed (type variables before an unpacked "
-    "tuple), so the protocol's returns untyped rows",
+    name: loose.why for name, loose in generate_stubs.SYNC_PROTOCOL_LOOSER.items()
 }
-# scoped_session members whose SyncSessionProtocol copy has no **kw, and why.
-SYNC_PROTOCOL_WITHOUT_KW = {
-    "scalar": "mypy matches no overload of Session.scalar to a protocol overload that takes "
-    "**kw (scoped_session takes it, as SQLAlchemy's scoped_session does)",
-    "scalars": "as scalar",
+SYNC_PROTOCOL_WITHOUT_KW = dict(generate_stubs.SYNC_PROTOCOL_WITHOUT_KW)
+SYNC_PROTOCOL_ALIASES = {
+    ours: theirs for theirs, ours in generate_stubs.SYNC_PROTOCOL_ALIASES.items()
 }
-# Spelled as Session declares it in SyncSessionProtocol (dict is invariant), as the Mapping
-# that scoped_session accepts elsewhere; everything else is the same annotation.
-SYNC_PROTOCOL_ALIASES = {"_SessionBindArguments": "_BindArguments"}
 
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef

@@ -13,11 +13,21 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import sa_async.session
+import sa_async.maker
 
 STUBS = Path(__file__).resolve().parent.parent / "sa_async-stubs"
-# The modules users import from; _bridge and _compat are private.
-PUBLIC_MODULES = ("__init__", "exc", "protocols", "scoping", "session")
+# The modules users import from; the ones whose names start with an underscore are private.
+PUBLIC_MODULES = (
+    "__init__",
+    "attrs",
+    "exc",
+    "maker",
+    "protocols",
+    "registry",
+    "scoping",
+    "session",
+    "transaction",
+)
 # Dunder methods users reach (``async with``, ``await``, ``in``, calls); others need no docstring.
 DOCUMENTED_DUNDERS = {
     "__aenter__",
@@ -57,7 +67,7 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
         "*.bind_mapper(mapper)",
         "*.get_bind(mapper)",
         "*.get_async_bind(mapper)",
-        "session.AsyncSessionTransaction.bound_connection(bindkey)",
+        "transaction.AsyncSessionTransaction.bound_connection(bindkey)",
         "*.bulk_insert_mappings(mapper)",
         "*.bulk_update_mappings(mapper)",
     ),
@@ -77,12 +87,12 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
     "The user's own dictionary, shared with Session.info, which SQLAlchemy declares "
     "dict[Any, Any]; dict is invariant, so only Any keys and values accept every user dict.": (
         "*.info -> return",
-        "session.async_sessionmaker.__new__(info)",
+        "maker.async_sessionmaker.__new__(info)",
     ),
     "The keyword arguments of every session, values of any type: SQLAlchemy's sessionmakers "
     "declare the same dict[str, Any], and code reads entries as what they are "
     "(maker.kw['bind'] as an engine); object would make that valid code an error.": (
-        "session.async_sessionmaker.kw",
+        "maker.async_sessionmaker.kw",
     ),
     "What SQLAlchemy's class, which sa_async's subclasses, accepts: its private execute "
     "parameters and the **kw of scalar(s), stream(_scalars), connection and get_bind (passed on "
@@ -101,7 +111,7 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
     ),
     "awaitable_attrs without the plugin: the attribute name is any string, so the loaded value "
     "is Any; the mypy plugin types it as the mapped attribute (and rejects unknown names).": (
-        "session._AwaitableAttrs.__getattr__ -> return",
+        "attrs._AwaitableAttrs.__getattr__ -> return",
     ),
     "Part of the open-ended columns argument of the legacy query(): SQLAlchemy's own protocol "
     "for objects with __clause_element__() is generic, and any element type is accepted.": (
@@ -109,7 +119,7 @@ ANY_REASONS: dict[str, tuple[str, ...]] = {
     ),
     "The event-loop side of a coroutine (what it yields to the loop and is sent back) is "
     "untyped, as it is for every `async def`.": (
-        "session.AsyncSessionTransaction.__await__ -> return",
+        "transaction.AsyncSessionTransaction.__await__ -> return",
     ),
     "SyncSessionProtocol must be satisfied by SQLAlchemy's Session as it is declared: "
     "bind_arguments as dict[str, Any] (dict is invariant), get_bind(**kw: Any) beside keyword "
@@ -297,7 +307,7 @@ def test_every_public_name_of_the_stubs_has_a_docstring() -> None:
 
 def test_the_sessionmaker_constructor_takes_the_runtime_parameters() -> None:
     # The stub's __new__ overloads stand for the runtime's __init__ (stubtest allowlists it).
-    tree = _stub("session")
+    tree = _stub("maker")
     (maker,) = (
         node
         for node in tree.body
@@ -311,7 +321,7 @@ def test_the_sessionmaker_constructor_takes_the_runtime_parameters() -> None:
             stub_parameters.update(names[1:])  # without cls
             if arguments.kwarg:
                 stub_parameters.add(f"**{arguments.kwarg.arg}")
-    runtime = inspect.signature(sa_async.session.async_sessionmaker.__init__).parameters
+    runtime = inspect.signature(sa_async.maker.async_sessionmaker.__init__).parameters
     runtime_parameters = {
         f"**{name}" if parameter.kind is parameter.VAR_KEYWORD else name
         for name, parameter in runtime.items()
