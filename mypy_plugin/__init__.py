@@ -4,6 +4,6 @@ from .main import plugin
 
 # Bumped whenever the plugin's behaviour changes: mypy fingerprints only this entry module, and
 # the version is part of the configuration data that invalidates cached results.
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = ["__version__", "plugin"]

@@ -31,3 +31,10 @@ REGISTRY = ErrorCode(
     "sa-async",
     sub_code_of=MISUSE,
 )
+SYNC_BIND = ErrorCode(
+    "sa-async-sync-bind",
+    "bind or a value of binds is a sync Engine or Connection, where an AsyncEngine or "
+    "AsyncConnection is needed",
+    "sa-async",
+    sub_code_of=MISUSE,
+)

@@ -4,13 +4,18 @@ not re-exports: mypy reports ``sa_async.session.AsyncSession``, never ``sa_async
 from __future__ import annotations
 
 ASYNC_SESSION = "sa_async.session.AsyncSession"
-ASYNC_SESSIONMAKER = "sa_async.session.async_sessionmaker"
-AWAITABLE_ATTRS = "sa_async.session._AwaitableAttrs"
+ASYNC_SESSIONMAKER = "sa_async.maker.async_sessionmaker"
+AWAITABLE_ATTRS = "sa_async.attrs._AwaitableAttrs"
 SCOPED_SESSION = "sa_async.scoping.scoped_session"
 ASYNC_SCOPED_SESSION = "sa_async.scoping.async_scoped_session"
 
 SESSION = "sqlalchemy.orm.session.Session"
 SESSIONMAKER = "sqlalchemy.orm.session.sessionmaker"
+# The sync binds that a bind or a value of binds must not be (an AsyncEngine wraps one).
+ENGINE = "sqlalchemy.engine.base.Engine"
+CONNECTION = "sqlalchemy.engine.base.Connection"
+# The type of the binds parameter, Mapping[key, bind] (or None).
+MAPPING = "typing.Mapping"
 
 # What _AwaitableAttrs.__getattr__ returns: Coroutine[Any, Any, <the loaded value>].
 COROUTINE = "typing.Coroutine"

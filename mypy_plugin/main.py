@@ -39,10 +39,11 @@ FUNCTION_HOOKS: dict[str, Callable[[FunctionContext], Type]] = {
     fullnames.ASYNC_SCOPED_SESSION: misuse.async_scoped_session_of_sessionmaker,
 }
 # Calls that unpack a dictionary the plugin can read (`**{"class_": X}`, `**options`) are
-# checked as if its items were keyword arguments.
+# checked as if its items were keyword arguments; the async ones take a sync bind, which their
+# function hook reports.
 FUNCTION_SIGNATURE_HOOKS: dict[str, Callable[[FunctionSigContext], FunctionLike]] = {
-    fullnames.ASYNC_SESSIONMAKER: sessionmakers.keyword_dicts_as_keywords,
-    fullnames.ASYNC_SESSION: sessionmakers.keyword_dicts_as_keywords,
+    fullnames.ASYNC_SESSIONMAKER: sessionmakers.async_session_signature,
+    fullnames.ASYNC_SESSION: sessionmakers.async_session_signature,
     fullnames.SESSIONMAKER: sessionmakers.keyword_dicts_as_keywords,
 }
 ATTRIBUTE_HOOKS: dict[str, Callable[[AttributeContext], Type]] = {

@@ -2,7 +2,7 @@
 
 The stubs give ``AsyncAttrs.awaitable_attrs`` the type ``_AwaitableAttrs[Self]``, whose
 ``__getattr__`` returns ``Coroutine[Any, Any, Any]`` for any name. mypy asks the plugin about each
-name read through that ``__getattr__`` (fullname ``sa_async.session._AwaitableAttrs.<name>``);
+name read through that ``__getattr__`` (fullname ``sa_async.attrs._AwaitableAttrs.<name>``);
 this module puts the type that ``obj.name`` has, descriptors applied (``Mapped[int]`` gives
 ``int``, a relationship its class or collection, a ``hybrid_property`` or ``property`` its
 value), in place of the last ``Any``.

@@ -13,11 +13,16 @@ Three gaps, each filled here:
 - ``class MySession(AsyncSession): sync_session_class = Routing``: the base class hook makes the
   class an ``AsyncSession[Routing]``, so ``sync_session`` and ``run_sync`` see ``Routing``, and so
   do the sessionmakers and registries that build it.
+
+The signature hook of ``async_sessionmaker(...)`` and ``AsyncSession(...)`` also lets a sync
+``Engine`` or ``Connection`` through as a bind when it is the call's one mistake, for
+``misuse.py`` to report it alone.
 """
 
 from __future__ import annotations
 
 from mypy.checker import TypeChecker
+from mypy.errors import ErrorInfo
 from mypy.expandtype import expand_type
 from mypy.maptype import map_instance_to_supertype
 from mypy.nodes import (
@@ -63,14 +68,13 @@ from ..helpers import (
 )
 from . import misuse
 
-METADATA_KEY = "sa_async"
-
-
 # -- async_sessionmaker(...) and AsyncSession(...)
 
 
 def async_sessionmaker_type(ctx: FunctionContext) -> Type:
-    """Report a wrong ``class_`` or ``sync_session_class``; give the bare class its defaults."""
+    """Report a sync bind, or a wrong ``class_`` or ``sync_session_class``; give the bare class
+    its defaults."""
+    misuse.check_sync_binds(ctx, "async_sessionmaker()")
     misuse.check_async_sessionmaker_classes(ctx)
     default = get_proper_type(ctx.default_return_type)
     if (
@@ -123,12 +127,33 @@ def with_sync_session(session: Instance, sync_session: Instance) -> Instance:
 
 
 def async_session_type(ctx: FunctionContext) -> Type:
-    """Report a ``sync_session_class`` that is an AsyncSession class."""
+    """Report a sync bind, or a ``sync_session_class`` that is an AsyncSession class."""
+    misuse.check_sync_binds(ctx, "AsyncSession()")
     misuse.check_sync_session_class(ctx, "AsyncSession()", "{name}(...)")
     return ctx.default_return_type
 
 
 # -- **{"class_": X}, **dict(class_=X) and **options
+
+
+def async_session_signature(ctx: FunctionSigContext) -> FunctionLike:
+    """The signature of ``async_sessionmaker(...)`` and ``AsyncSession(...)``: keyword
+    dictionaries read as keywords, and a sync bind accepted if it is the call's one mistake.
+
+    The function hook reports the sync bind, and the call keeps the type it has with an async
+    one. A call with another mistake too is checked against the stubs' signature, as before.
+    """
+    call = ctx.context
+    api = ctx.api
+    if not isinstance(call, CallExpr) or not isinstance(api, TypeChecker):
+        return ctx.default_signature
+    arguments = keywords_written_out(call, api) or (call.args, call.arg_kinds, call.arg_names)
+    accepting = misuse.sync_binds_accepted(ctx.default_signature, arguments, api)
+    if accepting is not ctx.default_signature:
+        _, errors = checked_call(accepting, arguments, call, api)
+        if not misuse.only_sync_bind_errors(errors):
+            accepting = ctx.default_signature
+    return keyword_dicts_as_keywords(ctx._replace(default_signature=accepting))
 
 
 def keyword_dicts_as_keywords(ctx: FunctionSigContext) -> FunctionLike:
@@ -146,17 +171,13 @@ def keyword_dicts_as_keywords(ctx: FunctionSigContext) -> FunctionLike:
     written_out = keywords_written_out(call, api)
     if written_out is None:
         return ctx.default_signature
-    args, kinds, names = written_out
-    callee_name = call.callee.fullname if isinstance(call.callee, RefExpr) else None
-    with (
-        api.msg.filter_errors(filter_deprecated=True, filter_revealed_type=True) as watcher,
-        api.local_type_map,
-    ):
-        result_type, _ = api.expr_checker.check_call(
-            ctx.default_signature, args, kinds, call, names, callable_name=callee_name
-        )
-    if watcher.has_new_errors():
+    result_type, errors = checked_call(ctx.default_signature, written_out, call, api)
+    if not misuse.only_sync_bind_errors(errors):
         return ctx.default_signature
+    # A sync bind (accepted by async_session_signature) is the one mistake: the function hook
+    # reported it in the call written out, and no longer sees it in the call accepted here.
+    # Each overload that accepts the call reports it again, and mypy shows one of the copies.
+    api.msg.add_errors(errors)
     anything = AnyType(TypeOfAny.implementation_artifact)
     return CallableType(
         [anything, anything],
@@ -167,6 +188,28 @@ def keyword_dicts_as_keywords(ctx: FunctionSigContext) -> FunctionLike:
         name=ctx.default_signature.name,
         definition=ctx.default_signature.definition,
     )
+
+
+def checked_call(
+    signature: CallableType,
+    arguments: tuple[list[Expression], list[ArgKind], list[str | None]],
+    call: CallExpr,
+    api: TypeChecker,
+) -> tuple[Type, list[ErrorInfo]]:
+    """The type of ``call`` made with ``arguments`` against ``signature``, and the errors it
+    has, held back."""
+    args, kinds, names = arguments
+    callee_name = call.callee.fullname if isinstance(call.callee, RefExpr) else None
+    with (
+        api.msg.filter_errors(
+            filter_deprecated=True, filter_revealed_type=True, save_filtered_errors=True
+        ) as watcher,
+        api.local_type_map,
+    ):
+        result_type, _ = api.expr_checker.check_call(
+            signature, args, kinds, call, names, callable_name=callee_name
+        )
+    return result_type, watcher.filtered_errors()
 
 
 def keywords_written_out(
@@ -275,7 +318,6 @@ def adopt_sync_session_class(ctx: ClassDefContext) -> None:
             if sync_session is None:
                 return
             info.bases[index] = base.copy_modified(args=[sync_session])
-            info.metadata[METADATA_KEY] = {"sync_session_class": sync_class.fullname}
             return
 
 
