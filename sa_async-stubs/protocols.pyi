@@ -270,14 +270,7 @@ class AsyncSessionProtocol(Protocol[_S_co]):
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
         **kw: Any,
-    ) -> _T | None:
-        """Execute a statement and return the first column of its first row, or None.
-
-        Example::
-
-            count = await session.scalar(select(func.count()).select_from(User))
-        """
-
+    ) -> _T | None: ...
     @overload
     async def scalar(
         self,
@@ -957,9 +950,7 @@ class SyncSessionProtocol(Protocol):
         *,
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _SessionBindArguments | None = None,
-    ) -> _T | None:
-        """Execute a statement on the session; return the first column of the first row."""
-
+    ) -> _T | None: ...
     @overload
     def scalar(
         self,

@@ -520,9 +520,7 @@ class scoped_session(sqlalchemy_orm.scoped_session[Any], Generic[_S_co]):
         execution_options: _ExecutionOptions = ...,
         bind_arguments: _BindArguments | None = None,
         **kw: Any,
-    ) -> _T | None:
-        """Execute a statement on the current session; return the first column of the first row."""
-
+    ) -> _T | None: ...
     @overload
     # As AsyncSession.scalar: pyright does not pair the TypedReturnsRows overloads.
     def scalar(  # pyright: ignore[reportIncompatibleMethodOverride]
@@ -861,14 +859,7 @@ class async_scoped_session(sqlalchemy_asyncio.async_scoped_session[Any], Generic
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
         **kw: Any,
-    ) -> _T | None:
-        """Execute a statement and return the first column of its first row, or None.
-
-        Example::
-
-            count = await session.scalar(select(func.count()).select_from(User))
-        """
-
+    ) -> _T | None: ...
     @overload
     async def scalar(  # pyright: ignore[reportIncompatibleMethodOverride]
         self,

@@ -270,14 +270,7 @@ class AsyncSession(sqlalchemy_asyncio.AsyncSession, Generic[_S_co]):
         execution_options: _ExecutionOptions | None = None,
         bind_arguments: _BindArguments | None = None,
         **kw: Any,
-    ) -> _T | None:
-        """Execute a statement and return the first column of its first row, or None.
-
-        Example::
-
-            count = await session.scalar(select(func.count()).select_from(User))
-        """
-
+    ) -> _T | None: ...
     @overload
     # pyright does not pair SQLAlchemy's TypedReturnsRows[_T] overload with ours for TypedReturnsRows[_T, *_Ts], which takes the same statements and more.
     async def scalar(  # pyright: ignore[reportIncompatibleMethodOverride]
