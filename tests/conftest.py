@@ -27,7 +27,7 @@ from sa_async import (
 )
 from sa_async import session as session_module
 from sa_async.exc import ImplicitIOError
-from tests._pg import PostgresServer, find_pg_bindir
+from tests._pg import PostgresServer, ReplicatedCluster, find_pg_bindir
 from tests.models import Address, Base, User
 
 EngineFactory = Callable[[str], Awaitable[AsyncEngine]]
@@ -276,3 +276,22 @@ async def operation_in_progress(session: AsyncSession) -> AsyncIterator[asyncio.
             await holder
         event.remove(session.sync_session, "do_orm_execute", pause)
 
+
+@pytest.fixture(scope="session")
+def replicated_cluster() -> Iterator[ReplicatedCluster]:
+    """A PostgreSQL primary and a hot standby streaming from it, for the whole test session.
+
+    Skips when PostgreSQL is not installed, except in CI where that is a failure.
+    """
+    bindir = find_pg_bindir()
+    if bindir is None:
+        message = "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must install the 'postgresql' package")
+        pytest.skip(message)
+    cluster = ReplicatedCluster(bindir)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
