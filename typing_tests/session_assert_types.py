@@ -26,7 +26,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import CursorResult, Result, ScalarResult
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.horizontal_shard import ShardedSession
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session
+from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util import IdentitySet, immutabledict
 from typing_extensions import Unpack
 
@@ -194,3 +196,46 @@ async def begin_gives_the_session_type(engine: AsyncEngine) -> None:
     maker = async_sessionmaker(engine, sync_session_class=RoutingSession)
     async with maker.begin() as session:
         assert_type(session, AsyncSession[RoutingSession])
+
+
+def _shard_of(mapper: Mapper[Any] | None, instance: object, clause: ClauseElement | None) -> str:
+    return "a"
+
+
+def _shards_of_identity(
+    mapper: Mapper[Any],
+    primary_key: Any,
+    *,
+    lazy_loaded_from: Any,
+    execution_options: Any,
+    **kw: Any,
+) -> list[str]:
+    return ["a", "b"]
+
+
+def _shards_of_statement(orm_context: ORMExecuteState) -> list[str]:
+    return ["a", "b"]
+
+
+def _count_per_shard(session: ShardedSession, table: str) -> dict[str, int]:
+    return {}
+
+
+async def sharded_sessions_are_typed_end_to_end(engine: AsyncEngine) -> None:
+    maker = async_sessionmaker(
+        sync_session_class=ShardedSession,
+        shards={"a": engine.sync_engine, "b": engine.sync_engine},
+        shard_chooser=_shard_of,
+        identity_chooser=_shards_of_identity,
+        execute_chooser=_shards_of_statement,
+    )
+    assert_type(maker, async_sessionmaker[AsyncSession[ShardedSession]])
+    async with maker() as session:
+        assert_type(session.sync_session, ShardedSession)
+        assert_type(await session.run_sync(_count_per_shard, "users"), dict[str, int])
+        await session.run_sync(count_named, "ada")  # a function of any Session accepts it
+        await session.run_sync(route)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    routing = async_sessionmaker(engine, sync_session_class=RoutingSession)
+    async with routing() as routed:
+        assert_type(await routed.run_sync(route), str)
+        await routed.run_sync(_count_per_shard, "users")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

@@ -124,6 +124,11 @@ LIMITATIONS = (
             ),
             (
                 "session_assert_types.py",
+                "sharded_sessions_are_typed_end_to_end",
+                "assert_type(session.sync_session, ShardedSession)",
+            ),
+            (
+                "session_assert_types.py",
                 "sessionmakers_carry_the_session_type",
                 "assert_type(routing(autoflush=False).sync_session, RoutingSession)",
             ),
