@@ -71,6 +71,21 @@ class Clock:
         self.wall_ns = time.perf_counter_ns() - self._wall_start
 
 
+async def calibrated_iterations(
+    sample: Callable[[int], Awaitable[list[Clock]]], sample_ns: int, max_iterations: int
+) -> int:
+    """Return the iteration count that makes one sample last about ``sample_ns`` of wall time
+    on the slowest of the layers that ``sample(n)`` times (this also warms them up)."""
+    n = 1
+    while True:
+        slowest = max(clock.wall_ns for clock in await sample(n))
+        if slowest * 8 >= sample_ns or n >= max_iterations:
+            break
+        n = min(n * 8, max_iterations)
+    per_iteration = max(slowest / n, 1.0)
+    return max(1, min(max_iterations, round(sample_ns / per_iteration)))
+
+
 @dataclass
 class AsyncSide:
     """An async session layer, sa_async or SQLAlchemy's ext.asyncio, on a shared engine.

@@ -45,7 +45,14 @@ import sqlalchemy
 
 from bench._baseline import load_baseline
 from bench._databases import DATABASES, Database, open_database, postgresql_server
-from bench._operations import OPERATION_KEYS, OPERATIONS, AsyncSide, Clock, Operation
+from bench._operations import (
+    OPERATION_KEYS,
+    OPERATIONS,
+    AsyncSide,
+    Clock,
+    Operation,
+    calibrated_iterations,
+)
 from bench._report import baseline_provenance, quartiles, sa_async_provenance, write_outputs
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -66,17 +73,12 @@ async def run_sample(database: Database, operation: Operation, side_name: str, n
 
 
 async def calibrate(database: Database, operation: Operation, sample_ns: int) -> int:
-    """Return the iteration count that makes one sample last about ``sample_ns`` of wall time
-    on the slowest implementation (this also warms every implementation up)."""
-    n = 1
-    while True:
-        clocks = [await run_sample(database, operation, name, n) for name in IMPLEMENTATIONS]
-        slowest = max(clock.wall_ns for clock in clocks)
-        if slowest * 8 >= sample_ns or n >= operation.max_iterations:
-            break
-        n = min(n * 8, operation.max_iterations)
-    per_iteration = max(slowest / n, 1.0)
-    return max(1, min(operation.max_iterations, round(sample_ns / per_iteration)))
+    """Return the iterations per sample of ``operation`` on ``database`` (every implementation)."""
+
+    async def sample(n: int) -> list[Clock]:
+        return [await run_sample(database, operation, name, n) for name in IMPLEMENTATIONS]
+
+    return await calibrated_iterations(sample, sample_ns, operation.max_iterations)
 
 
 def _per_implementation() -> dict[str, list[float]]:

@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from bench import guard, memory, mypy_plugin_cost
+from bench import guard, memory, mypy_plugin_cost, routing
 from bench._operations import OPERATION_KEYS, OPERATIONS
 from bench._report import write_chart
 from bench.runtime import IMPLEMENTATIONS
+from tests._pg import find_pg_bindir
+from tests.conftest import IN_CI
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -161,3 +163,36 @@ def test_mypy_plugin_cost_measures_both_phases_of_both_configurations(tmp_path: 
         for ratio in results["summary"][phase]["ratio"].values():
             assert math.isfinite(ratio["median"]) and ratio["median"] > 0, phase
         assert f"| {phase} |" in output.with_suffix(".md").read_text()
+
+
+def test_routing_quick_run_measures_every_operation_on_both_layers(tmp_path: Path) -> None:
+    if find_pg_bindir() is None:
+        message = "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must install the 'postgresql' package")
+        pytest.skip(message)
+    output = tmp_path / "routing.json"
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.routing", "--quick", "--output", str(output)],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+    results = json.loads(output.read_text())
+    rows = results["operations"]
+    assert [row["key"] for row in rows] == list(routing.OPERATION_KEYS)
+    for row in rows:
+        for layer in routing.LAYERS:
+            assert len(row["samples"]["cpu_ns"][layer]) == results["rounds"]
+            assert len(row["samples"]["wall_ns"][layer]) == results["rounds"]
+            statements = row["checked_statements"][layer]
+            assert statements[row["server"]] > 0, row["key"]
+            assert sum(statements.values()) == statements[row["server"]], row["key"]
+        for quartiles in row["ratios"].values():
+            assert all(math.isfinite(value) for value in quartiles.values()), row["key"]
+    table = output.with_suffix(".md").read_text()
+    assert table in finished.stdout
+    for operation in routing.OPERATIONS:
+        assert f"| {operation.label} | {operation.server} |" in table
