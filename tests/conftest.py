@@ -39,18 +39,24 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DATABASES = ("sqlite", "postgresql")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server on 127.0.0.1 for the whole test session.
+def postgresql_binaries() -> Path:
+    """Return the folder of PostgreSQL's server programs (initdb, pg_ctl, pg_basebackup, psql).
 
-    Skips when PostgreSQL is not installed, except in CI where that is a failure.
+    Skips the test when PostgreSQL is not installed, except in CI where that is a failure.
     """
     bindir = find_pg_bindir()
     if bindir is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl) not found"
+        message = "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found"
         if IN_CI:
             pytest.fail(f"{message}; CI must install the 'postgresql' package")
         pytest.skip(message)
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole test session."""
+    bindir = postgresql_binaries()
     server = PostgresServer(bindir)
     server.start()
     try:
@@ -279,16 +285,8 @@ async def operation_in_progress(session: AsyncSession) -> AsyncIterator[asyncio.
 
 @pytest.fixture(scope="session")
 def replicated_cluster() -> Iterator[ReplicatedCluster]:
-    """A PostgreSQL primary and a hot standby streaming from it, for the whole test session.
-
-    Skips when PostgreSQL is not installed, except in CI where that is a failure.
-    """
-    bindir = find_pg_bindir()
-    if bindir is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install the 'postgresql' package")
-        pytest.skip(message)
+    """A PostgreSQL primary and a hot standby streaming from it, for the whole test session."""
+    bindir = postgresql_binaries()
     cluster = ReplicatedCluster(bindir)
     cluster.start()
     try:

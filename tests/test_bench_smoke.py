@@ -15,8 +15,7 @@ from bench import guard, memory, mypy_plugin_cost, routing
 from bench._operations import OPERATION_KEYS, OPERATIONS
 from bench._report import write_chart
 from bench.runtime import IMPLEMENTATIONS
-from tests._pg import find_pg_bindir
-from tests.conftest import IN_CI
+from tests.conftest import postgresql_binaries
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -166,11 +165,7 @@ def test_mypy_plugin_cost_measures_both_phases_of_both_configurations(tmp_path: 
 
 
 def test_routing_quick_run_measures_every_operation_on_both_layers(tmp_path: Path) -> None:
-    if find_pg_bindir() is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install the 'postgresql' package")
-        pytest.skip(message)
+    postgresql_binaries()  # bench.routing starts its own servers with them
     output = tmp_path / "routing.json"
     finished = subprocess.run(
         [sys.executable, "-m", "bench.routing", "--quick", "--output", str(output)],

@@ -45,8 +45,8 @@ from sa_async import (
     async_sessionmaker,
     create_async_engine,
 )
-from tests._pg import PostgresServer, find_pg_bindir
-from tests.conftest import IN_CI, StatementCounter, recorded_bridge_calls
+from tests._pg import PostgresServer
+from tests.conftest import StatementCounter, postgresql_binaries, recorded_bridge_calls
 
 ShardedMaker = async_sessionmaker[AsyncSession[ShardedSession]]
 Engines = dict[str, AsyncEngine]
@@ -56,16 +56,8 @@ Outcome = tuple[object, ...]
 
 @pytest.fixture(scope="session")
 def shard_servers() -> Iterator[dict[str, PostgresServer]]:
-    """One PostgreSQL server per shard, for the whole test session.
-
-    Skips when PostgreSQL is not installed, except in CI where that is a failure.
-    """
-    bindir = find_pg_bindir()
-    if bindir is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl) not found"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install the 'postgresql' package")
-        pytest.skip(message)
+    """One PostgreSQL server per shard, for the whole test session."""
+    bindir = postgresql_binaries()
     servers: dict[str, PostgresServer] = {}
     try:
         for region in REGIONS:
