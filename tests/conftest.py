@@ -118,6 +118,20 @@ async def recreate_tables(async_engine: AsyncEngine, *, create: bool = True) -> 
             await connection.run_sync(Base.metadata.create_all)
 
 
+async def let_ended_scopes_close(async_engine: AsyncEngine, timeout: float = 10.0) -> None:
+    """Give the closes of ended scopes' sessions time to return their connections.
+
+    pytest-asyncio runs a test and its fixtures' teardown in different tasks: the session that a
+    task-scoped registry gave the test is closed in the background once the test's task is done,
+    and sqlite refuses the tables' DROP at once (no busy wait: it would deadlock) while that
+    session's uncommitted write still holds the database's write lock.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while checked_out(async_engine) and loop.time() < deadline:
+        await asyncio.sleep(0.001)
+
+
 @pytest.fixture
 async def engine_factory() -> AsyncIterator[EngineFactory]:
     """Build async engines on any URL with the test tables created empty; dropped and disposed
@@ -138,6 +152,7 @@ async def engine_factory() -> AsyncIterator[EngineFactory]:
     finally:
         for async_engine in engines:
             try:
+                await let_ended_scopes_close(async_engine)
                 await recreate_tables(async_engine, create=False)
             finally:
                 await async_engine.dispose()
