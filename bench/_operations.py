@@ -9,8 +9,8 @@ add stay outside the measured region.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, Select, String, select
@@ -69,6 +69,21 @@ class Clock:
     def stop(self) -> None:
         self.cpu_ns = time.process_time_ns() - self._cpu_start
         self.wall_ns = time.perf_counter_ns() - self._wall_start
+
+
+@dataclass
+class Samples:
+    """Per-iteration times of one operation: a list per layer (or implementation) timed, an
+    entry per round."""
+
+    iterations: int
+    names: InitVar[Iterable[str]]
+    cpu_ns: dict[str, list[float]] = field(init=False)
+    wall_ns: dict[str, list[float]] = field(init=False)
+
+    def __post_init__(self, names: Iterable[str]) -> None:
+        self.cpu_ns = {name: [] for name in names}
+        self.wall_ns = {name: [] for name in names}
 
 
 async def calibrated_iterations(

@@ -59,6 +59,7 @@ from bench._operations import (
     Base,
     Clock,
     Item,
+    Samples,
     User,
     calibrated_iterations,
 )
@@ -331,19 +332,6 @@ async def calibrate(cluster: Cluster, operation: Operation, sample_ns: int) -> i
     return await calibrated_iterations(sample, sample_ns, operation.max_iterations)
 
 
-def _per_layer() -> dict[str, list[float]]:
-    return {layer: [] for layer in LAYERS}
-
-
-@dataclass
-class Samples:
-    """Per-iteration times of one operation: one entry per round and layer."""
-
-    iterations: int
-    cpu_ns: dict[str, list[float]] = field(default_factory=_per_layer)
-    wall_ns: dict[str, list[float]] = field(default_factory=_per_layer)
-
-
 async def measure(
     cluster: Cluster, rounds: int, sample_ns: int, progress: bool
 ) -> dict[str, Samples]:
@@ -353,7 +341,7 @@ async def measure(
     gc.freeze()
     try:
         found = {
-            operation.key: Samples(await calibrate(cluster, operation, sample_ns))
+            operation.key: Samples(await calibrate(cluster, operation, sample_ns), LAYERS)
             for operation in OPERATIONS
         }
         for round_index in range(rounds):

@@ -35,7 +35,6 @@ import shlex
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from bench._operations import (
     AsyncSide,
     Clock,
     Operation,
+    Samples,
     calibrated_iterations,
 )
 from bench._report import baseline_provenance, quartiles, sa_async_provenance, write_outputs
@@ -81,19 +81,6 @@ async def calibrate(database: Database, operation: Operation, sample_ns: int) ->
     return await calibrated_iterations(sample, sample_ns, operation.max_iterations)
 
 
-def _per_implementation() -> dict[str, list[float]]:
-    return {name: [] for name in IMPLEMENTATIONS}
-
-
-@dataclass
-class Samples:
-    """Per-iteration times of one operation: one entry per round and implementation."""
-
-    iterations: int
-    cpu_ns: dict[str, list[float]] = field(default_factory=_per_implementation)
-    wall_ns: dict[str, list[float]] = field(default_factory=_per_implementation)
-
-
 async def measure_database(
     database: Database, rounds: int, sample_ns: int, progress: bool
 ) -> dict[str, Samples]:
@@ -113,7 +100,9 @@ async def _measure_frozen(
 ) -> dict[str, Samples]:
     found: dict[str, Samples] = {}
     for operation in OPERATIONS:
-        found[operation.key] = Samples(await calibrate(database, operation, sample_ns))
+        found[operation.key] = Samples(
+            await calibrate(database, operation, sample_ns), IMPLEMENTATIONS
+        )
     for round_index in range(rounds):
         if progress:
             print(f"  {database.name}: round {round_index + 1}/{rounds}", file=sys.stderr)
